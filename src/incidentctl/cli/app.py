@@ -1,0 +1,101 @@
+"""The root command: global options, ``--version`` and the board."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from incidentctl import __version__
+from incidentctl.cli import IncidentctlGroup
+from incidentctl.cli.options import JsonOption, runtime
+from incidentctl.runtime import Runtime
+
+HELP = """Track incidents from the terminal, with exact SLA clocks.
+
+Run with no command to see the board: open incidents, nearest deadline first.
+
+Example:
+
+    incidentctl open "Payments API returns 502" --level 1 --service payments
+
+    incidentctl ack 42
+
+    incidentctl list --overdue --json | jq '.[].id'
+"""
+
+app = typer.Typer(
+    cls=IncidentctlGroup,
+    help=HELP,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["--help", "-h"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"incidentctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", metavar="PATH|URL", help="SQLite file or postgresql+psycopg:// URL "
+                     "[env: INCIDENTCTL_DB; default: a file in the user data directory]",
+                     show_default=False),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", metavar="PATH", help="Policy file [env: INCIDENTCTL_CONFIG; "
+                     "else ./sla.toml, the user config directory, the built-in policy]",
+                     show_default=False),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--as", metavar="NAME", help="Who is acting [env: INCIDENTCTL_USER; "
+                     "default: the login name]", show_default=False),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    ctx.obj = Runtime(db_option=db, config_option=config, actor_option=actor)
+    ctx.call_on_close(ctx.obj.close)
+    if ctx.invoked_subcommand is None:
+        show_board(ctx, as_json=False)
+
+
+def show_board(ctx: typer.Context, *, as_json: bool) -> None:
+    from incidentctl import handling, render
+
+    rt = runtime(ctx)
+    incidents = handling.board(rt)
+    if as_json:
+        render.write_json([render.incident_document(i, rt.now) for i in incidents])
+        return
+    render.print_incidents(incidents, rt.now, title=f"Open incidents — {render.human_time(rt.now, rt.now)}")
+
+
+@app.command("board")
+def board_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """The board: open incidents, nearest deadline first, with countdowns.
+
+    Example:
+
+        incidentctl board --json | jq '.[0]'
+    """
+    show_board(ctx, as_json=as_json)
+
+
+# Registering the commands: each room adds its own to `app`.
+from incidentctl.cli import incidents  # noqa: E402, F401

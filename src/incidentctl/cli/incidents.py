@@ -1,0 +1,380 @@
+"""The lifecycle commands: open, list, show, ack, assign, note, transfer, relevel,
+recover, resolve, approve, close, reopen, problem."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from incidentctl.cli.app import app
+from incidentctl.cli.options import (
+    AtOption,
+    IdArgument,
+    JsonOption,
+    emit_incident,
+    parse_when,
+    runtime,
+)
+
+
+class Channel(StrEnum):
+    hotline = "hotline"
+    email = "email"
+    monitoring = "monitoring"
+    other = "other"
+
+
+class Team(StrEnum):
+    dev = "dev"
+    om = "om"
+
+
+class NoteKind(StrEnum):
+    progress = "progress"
+    customer_update = "customer-update"
+    lesson = "lesson"
+
+
+class ProblemReason(StrEnum):
+    recurring = "recurring"
+    unknown_cause = "unknown-cause"
+    known_defect = "known-defect"
+
+
+class Status(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    recovered = "recovered"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+    ndjson = "ndjson"
+    csv = "csv"
+
+
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why.", show_default=False)]
+
+
+@app.command("open")
+def open_(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Argument(help="What was reported, in one line.", show_default=False)],
+    level: Annotated[int, typer.Option("--level", "-l", help="1 (major), 2 (minor) or 3.",
+                                       show_default=False)],
+    service: Annotated[str, typer.Option("--service", "-s", help="The affected service.",
+                                         show_default=False)],
+    details: Annotated[str | None, typer.Option(help="Symptoms and details.")] = None,
+    channel: Annotated[Channel, typer.Option(help="How it came in.")] = Channel.other,
+    reporter: Annotated[str | None, typer.Option(help="Who reported it.")] = None,
+    contact: Annotated[str | None, typer.Option(help="How to reach the reporter.")] = None,
+    occurred: Annotated[str | None, typer.Option(
+        "--occurred", help="When the fault began (default: when reported).")] = None,
+    at: AtOption = None,
+    assignee: Annotated[str | None, typer.Option(help="Who handles it.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record an incident and start its SLA clocks.
+
+    Example:
+
+        incidentctl open "Checkout fails with 502" --level 1 --service payments --channel hotline --reporter "Wang Fang" --contact +8613900000000 --occurred "20m ago"
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.open_incident(
+        rt, title=title, level=level, service=service, details=details,
+        channel=channel.value, reporter=reporter, contact=contact,
+        occurred_at=parse_when(rt, occurred), reported_at=parse_when(rt, at),
+        assignee=assignee,
+    )
+    emit_incident(rt, incident, as_json=as_json, headline=f"Opened incident {incident.id}.")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Annotated[list[Status] | None, typer.Option(
+        "--status", help="Only these statuses (repeatable; default: all but closed).")] = None,
+    level: Annotated[int | None, typer.Option(help="Only this level.")] = None,
+    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
+    overdue: Annotated[bool, typer.Option(
+        "--overdue", help="Only incidents with a clock running past its due time.")] = False,
+    since: Annotated[str | None, typer.Option(help="Reported at or after this time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Reported before this time.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    format_: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """List incidents (not closed ones by default), oldest first.
+
+    Example:
+
+        incidentctl list --level 1 --overdue --format ndjson | jq -r .title
+    """
+    from incidentctl import handling, render
+
+    rt = runtime(ctx)
+    flt = handling.IncidentFilter(
+        statuses=tuple(s.value for s in status or ()), level=level, service=service,
+        assignee=assignee, overdue=overdue, since=parse_when(rt, since),
+        until=parse_when(rt, until), limit=limit,
+    )
+    incidents = handling.list_incidents(rt, flt)
+    fmt = ListFormat.json if as_json else format_
+    documents = render.stream_documents(incidents, rt.now)
+    if fmt is ListFormat.json:
+        render.write_json_list(documents)
+    elif fmt is ListFormat.ndjson:
+        render.write_ndjson(documents)
+    elif fmt is ListFormat.csv:
+        render.write_csv((render.csv_row(d) for d in documents), render.CSV_FIELDS)
+    else:
+        render.print_incidents(incidents, rt.now)
+
+
+@app.command("show")
+def show(ctx: typer.Context, incident_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Show an incident: its clocks, its timeline and its deliveries.
+
+    Example:
+
+        incidentctl show 42 --json | jq .sla
+    """
+    from incidentctl import handling, render
+
+    rt = runtime(ctx)
+    record = handling.get(rt, incident_id)
+    if as_json:
+        document = render.incident_document(record.incident, rt.now)
+        document["events"] = [render.event_document(e) for e in record.events]
+        document["deliveries"] = [d.document() for d in record.deliveries]
+        render.write_json(document)
+    else:
+        render.print_record(record, rt.now)
+
+
+@app.command("ack")
+def ack(ctx: typer.Context, incident_id: IdArgument, at: AtOption = None,
+        as_json: JsonOption = False) -> None:
+    """Start handling an incident: stops its response clock.
+
+    Example:
+
+        incidentctl ack 42
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.acknowledge(rt, incident_id, at=parse_when(rt, at))
+    emit_incident(rt, incident, as_json=as_json,
+                  headline=f"Incident {incident.id} acknowledged by {rt.actor}.")
+
+
+@app.command("assign")
+def assign(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    to: Annotated[str, typer.Option("--to", help="The new owner.", show_default=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Change an incident's owner.
+
+    Example:
+
+        incidentctl assign 42 --to wang.lei
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.assign(rt, incident_id, to=to)
+    emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} assigned.")
+
+
+@app.command("note")
+def note(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    text: Annotated[str, typer.Argument(help="The note.", show_default=False)],
+    kind: Annotated[NoteKind, typer.Option(help="What kind of note.")] = NoteKind.progress,
+    as_json: JsonOption = False,
+) -> None:
+    """Record progress, a customer update, or a lesson learned.
+
+    Example:
+
+        incidentctl note 42 "Rolled back release 3.2.1; error rate falling"
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.add_note(rt, incident_id, text=text, kind=kind.value)
+    emit_incident(rt, incident, as_json=as_json,
+                  headline=f"Noted on incident {incident.id} ({kind.value}).")
+
+
+@app.command("transfer")
+def transfer(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    to: Annotated[str, typer.Option("--to", help="Who takes it over.", show_default=False)],
+    reason: ReasonOption,
+    team: Annotated[Team, typer.Option(help="Their team.")] = Team.dev,
+    as_json: JsonOption = False,
+) -> None:
+    """Hand an incident over (to developers by default).
+
+    Example:
+
+        incidentctl transfer 42 --to liu.yang --reason "needs a code fix"
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.transfer(rt, incident_id, to=to, team=team.value, reason=reason)
+    emit_incident(rt, incident, as_json=as_json,
+                  headline=f"Incident {incident.id} transferred to {to} ({team.value}).")
+
+
+@app.command("relevel")
+def relevel(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    level: Annotated[int, typer.Option("--level", "-l", help="The new level.", show_default=False)],
+    reason: ReasonOption,
+    as_json: JsonOption = False,
+) -> None:
+    """Change an incident's level; running clocks take the new level's targets.
+
+    Example:
+
+        incidentctl relevel 42 --level 1 --reason "all card payments failing now"
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.relevel(rt, incident_id, level=level, reason=reason)
+    emit_incident(rt, incident, as_json=as_json,
+                  headline=f"Incident {incident.id} is now Level {level}.")
+
+
+@app.command("recover")
+def recover(ctx: typer.Context, incident_id: IdArgument, at: AtOption = None,
+            as_json: JsonOption = False) -> None:
+    """Record that the service is restored: stops the recovery clock.
+
+    Example:
+
+        incidentctl recover 42 --at "5m ago"
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.recover(rt, incident_id, at=parse_when(rt, at))
+    emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} recovered.")
+
+
+@app.command("resolve")
+def resolve(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    solution: Annotated[str, typer.Option("--solution", help="The solution provided.",
+                                          show_default=False)],
+    at: AtOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record the solution: stops the resolution clock (and recovery, if still running).
+
+    Example:
+
+        incidentctl resolve 42 --solution "Fixed connection pool size; deployed 3.2.2"
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.resolve(rt, incident_id, solution=solution, at=parse_when(rt, at))
+    emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} resolved.")
+
+
+@app.command("approve")
+def approve(ctx: typer.Context, incident_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Approve the solution of a major incident (incident managers only).
+
+    Example:
+
+        incidentctl --as zhang.min approve 42
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.approve(rt, incident_id)
+    emit_incident(rt, incident, as_json=as_json,
+                  headline=f"Solution of incident {incident.id} approved by {rt.actor}.")
+
+
+@app.command("close")
+def close(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    confirmed_by: Annotated[str, typer.Option("--confirmed-by", help="The reporter who "
+                                              "confirmed the resolution.", show_default=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Close a resolved incident once the reporter has confirmed the resolution.
+
+    Example:
+
+        incidentctl close 42 --confirmed-by "Wang Fang"
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.close(rt, incident_id, confirmed_by=confirmed_by)
+    emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} closed.")
+
+
+@app.command("reopen")
+def reopen(ctx: typer.Context, incident_id: IdArgument, reason: ReasonOption,
+           as_json: JsonOption = False) -> None:
+    """Put a resolved or closed incident back to work.
+
+    Example:
+
+        incidentctl reopen 42 --reason "502s are back after the deploy"
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.reopen(rt, incident_id, reason=reason)
+    emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} reopened.")
+
+
+@app.command("problem")
+def problem(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    ref: Annotated[str, typer.Option("--ref", help="The problem/issue reference.",
+                                     show_default=False)],
+    reason: Annotated[ProblemReason, typer.Option("--reason", help="Why it goes to problem "
+                                                  "management.", show_default=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Transfer an incident to problem management.
+
+    Example:
+
+        incidentctl problem 42 --ref PRB-1093 --reason recurring
+    """
+    from incidentctl import handling
+
+    rt = runtime(ctx)
+    incident = handling.problem(rt, incident_id, ref=ref, reason=reason.value)
+    emit_incident(rt, incident, as_json=as_json,
+                  headline=f"Incident {incident.id} transferred to problem {ref}.")

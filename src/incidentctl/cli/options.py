@@ -1,0 +1,46 @@
+"""Options shared by many commands, and the small glue every command needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from incidentctl.runtime import Runtime
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+IdArgument = Annotated[int, typer.Argument(help="The incident's id.", metavar="ID", show_default=False)]
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="When it happened, if earlier than now: 2026-11-25T03:10:00Z, "
+        "'2026-11-25 03:10', 03:10 (today), '15m ago'.",
+        show_default=False,
+    ),
+]
+
+
+def runtime(ctx: typer.Context) -> Runtime:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Runtime)
+    return obj
+
+
+def parse_when(rt: Runtime, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    from incidentctl.times import parse_time
+
+    return parse_time(value, now=rt.now)
+
+
+def emit_incident(rt: Runtime, incident: Any, *, as_json: bool, headline: str) -> None:
+    """What every lifecycle command prints: the incident as JSON, or a short summary."""
+    from incidentctl import render
+
+    if as_json:
+        render.write_json(render.incident_document(incident, rt.now))
+    else:
+        render.print_incident(incident, rt.now, headline=headline)

@@ -1,0 +1,179 @@
+"""SLA clocks (SPEC §3): a pure function of an incident's facts, the policy and "now".
+
+No I/O, no wall clock, no configuration imports. All datetimes must be tz-aware; they
+are normalised to UTC so that due times are absolute (clocks run 24/7, DST-proof) and
+comparisons never depend on a zone's wall-clock arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol, get_args
+
+ClockName = Literal["response", "recovery", "resolution"]
+ClockState = Literal["running", "met", "breached"]
+RelevelMode = Literal["keep-start", "restart"]
+
+CLOCKS: tuple[ClockName, ...] = ("response", "recovery", "resolution")
+RELEVEL_MODES: tuple[str, ...] = get_args(RelevelMode)
+
+__all__ = [
+    "CLOCKS",
+    "RELEVEL_MODES",
+    "Clock",
+    "ClockName",
+    "ClockState",
+    "IncidentFacts",
+    "LevelTargets",
+    "Relevel",
+    "RelevelMode",
+    "clock_state",
+    "compute_clocks",
+    "current_level",
+    "deadline",
+]
+
+
+class LevelTargets(Protocol):
+    """The SLA targets of one level (the config's Level model satisfies it)."""
+
+    response: timedelta
+    recovery: timedelta
+    resolution: timedelta
+
+
+@dataclass(frozen=True)
+class Relevel:
+    """A re-level of the incident to `level` at `at`."""
+
+    at: datetime
+    level: int
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """What the clocks depend on. Times are the FIRST time each thing happened."""
+
+    level: int  # the level the incident was opened at
+    reported_at: datetime
+    occurred_at: datetime
+    acknowledged_at: datetime | None = None
+    transferred_at: datetime | None = None  # first transfer out to developers
+    recovered_at: datetime | None = None
+    resolved_at: datetime | None = None
+    relevels: tuple[Relevel, ...] = ()  # in the order they happened
+
+
+@dataclass(frozen=True)
+class Clock:
+    """One SLA clock. Times are UTC; `started_at` is the original start."""
+
+    name: ClockName
+    started_at: datetime
+    due_at: datetime
+    stopped_at: datetime | None
+    state: ClockState
+
+
+def _utc(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def _opt_utc(value: datetime | None, what: str) -> datetime | None:
+    return None if value is None else _utc(value, what)
+
+
+def _first(*times: datetime | None) -> datetime | None:
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
+
+
+def clock_state(due_at: datetime, stopped_at: datetime | None, now: datetime) -> ClockState:
+    """`met`: stopped at/before due; `breached`: stopped after due or running at/after due."""
+    due_at = _utc(due_at, "due_at")
+    if stopped_at is not None:
+        return "met" if _utc(stopped_at, "stopped_at") <= due_at else "breached"
+    return "breached" if _utc(now, "now") >= due_at else "running"
+
+
+def current_level(facts: IncidentFacts) -> int:
+    """The incident's level after all re-levels."""
+    return facts.relevels[-1].level if facts.relevels else facts.level
+
+
+def compute_clocks(
+    facts: IncidentFacts,
+    *,
+    levels: Mapping[int, LevelTargets],
+    relevel: str,
+    now: datetime,
+) -> dict[ClockName, Clock]:
+    """Compute the three SLA clocks as of `now`.
+
+    Facts are taken as given (a stop or re-level later than `now` still counts).
+    Re-levels are applied in order; one to the level the incident is already at is a
+    no-op. A clock stopped at or before the re-level, or already breached (running
+    with due <= re-level time), keeps its due and verdict. Otherwise the new level's
+    target is measured from the clock's start (`keep-start`) or from the re-level
+    (`restart`); a due that has already passed means breached at once.
+    Raises ValueError for an unknown `relevel` mode, an unknown level or a naive time.
+    """
+    if relevel not in RELEVEL_MODES:
+        raise ValueError(
+            f"unknown relevel mode {relevel!r}; expected one of {', '.join(RELEVEL_MODES)}"
+        )
+    for lv in (facts.level, *(r.level for r in facts.relevels)):
+        if lv not in levels:
+            raise ValueError(f"unknown level {lv!r}; known levels: {sorted(levels)}")
+
+    now = _utc(now, "now")
+    reported = _utc(facts.reported_at, "reported_at")
+    occurred = _utc(facts.occurred_at, "occurred_at")
+    ack = _opt_utc(facts.acknowledged_at, "acknowledged_at")
+    transfer = _opt_utc(facts.transferred_at, "transferred_at")
+    recover = _opt_utc(facts.recovered_at, "recovered_at")
+    resolve = _opt_utc(facts.resolved_at, "resolved_at")
+    relevels = [(_utc(r.at, "relevel time"), r.level) for r in facts.relevels]
+
+    spans: dict[ClockName, tuple[datetime, datetime | None]] = {
+        "response": (reported, _first(ack, transfer, recover, resolve)),
+        "recovery": (occurred, _first(recover)),
+        "resolution": (reported, _first(resolve, transfer)),
+    }
+
+    clocks: dict[ClockName, Clock] = {}
+    for name, (start, stop) in spans.items():
+        level = facts.level
+        due = start + getattr(levels[level], name)
+        for at, new_level in relevels:
+            if new_level == level:
+                continue
+            level = new_level
+            if stop is not None and stop <= at:
+                continue  # already stopped: keeps its due and verdict
+            if at >= due:
+                continue  # already breached: stays breached with its old due
+            base = start if relevel == "keep-start" else max(start, at)
+            due = base + getattr(levels[new_level], name)  # due <= at: breached at once
+        clocks[name] = Clock(
+            name=name,
+            started_at=start,
+            due_at=due,
+            stopped_at=stop,
+            state=clock_state(due, stop, now),
+        )
+    return clocks
+
+
+def deadline(clocks: Mapping[str, Clock] | Iterable[Clock]) -> datetime | None:
+    """The earliest due_at among clocks still running (not stopped), or None.
+
+    A running clock that has breached still counts, so `deadline <= now` means overdue.
+    """
+    values = clocks.values() if isinstance(clocks, Mapping) else clocks
+    dues = [c.due_at for c in values if c.stopped_at is None]
+    return min(dues) if dues else None

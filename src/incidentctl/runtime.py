@@ -1,0 +1,66 @@
+"""What a command runs against: environment, "now", the actor, the policy and the database.
+
+Built once per invocation from the global options; each part is created only when a
+command asks for it, so ``--help`` never touches the database. Tests build their own.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from incidentctl.config import Policy
+    from incidentctl.store.engine import Database
+
+
+@dataclass
+class Runtime:
+    db_option: str | None = None
+    config_option: Path | None = None
+    actor_option: str | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    @cached_property
+    def now(self) -> datetime:
+        from incidentctl.times import utc_now
+
+        return utc_now(self.environ)
+
+    @cached_property
+    def actor(self) -> str:
+        return self.actor_option or self.environ.get("INCIDENTCTL_USER") or getpass.getuser()
+
+    @cached_property
+    def loaded_policy(self):  # type: ignore[no-untyped-def]
+        from incidentctl.config import load_policy
+
+        return load_policy(self.config_option, environ=self.environ)
+
+    @property
+    def policy(self) -> Policy:
+        return self.loaded_policy.policy
+
+    @cached_property
+    def db_url(self) -> str:
+        from incidentctl.store.engine import database_url
+
+        return database_url(self.db_option, self.environ)
+
+    @cached_property
+    def db(self) -> Database:
+        from incidentctl.store.engine import Database
+
+        database = Database(self.db_url, self.environ)
+        database.ensure_schema()
+        return database
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.dispose()

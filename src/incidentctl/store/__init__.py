@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, the repository, transactions and migrations."""

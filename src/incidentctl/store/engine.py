@@ -1,0 +1,151 @@
+"""Where the database is, how to connect, and how transactions begin.
+
+SQLite is the embedded default: WAL, a busy timeout, foreign keys on, write
+transactions that take the write lock up front (``BEGIN IMMEDIATE``) and a file
+readable by its owner only. PostgreSQL is reached by URL. Engine-specific SQL stays
+in this room.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from incidentctl.errors import ConfigError, DatabaseUnavailable
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+def default_db_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """The embedded database: ``$INCIDENTCTL_DATA_DIR`` or the user data directory."""
+    data_dir = environ.get("INCIDENTCTL_DATA_DIR")
+    if data_dir:
+        return Path(data_dir) / "incidents.db"
+    import platformdirs
+
+    return platformdirs.user_data_path("incidentctl") / "incidents.db"
+
+
+def database_url(db: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """``--db`` else ``INCIDENTCTL_DB`` else the default file, as an SQLAlchemy URL."""
+    value = db or environ.get("INCIDENTCTL_DB") or str(default_db_path(environ))
+    if "://" not in value:
+        return "sqlite:///" + str(Path(value).expanduser().absolute())
+    if value.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + value.split("://", 1)[1]
+    return value
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite copies the mode to -wal/-shm)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+
+
+def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
+    busy_ms = int(environ.get("INCIDENTCTL_BUSY_TIMEOUT_MS", DEFAULT_BUSY_TIMEOUT_MS))
+    if is_sqlite(url):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            _create_private_file(Path(path))
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event issue BEGIN itself, so writes can be IMMEDIATE.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    if url.startswith("postgresql"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "PostgreSQL needs the driver: pip install 'incidentctl[postgres]'"
+            ) from None
+        return create_engine(
+            url,
+            connect_args={"connect_timeout": max(1, busy_ms // 1000)},
+            pool_pre_ping=False,
+        )
+    raise ConfigError(f"unsupported database URL {url!r}: use a file path or postgresql+psycopg://…")
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextmanager
+def translate_database_errors(url: str) -> Iterator[None]:
+    """Turn "locked" and "unreachable" into exit 7 with a sentence."""
+    try:
+        yield
+    except OperationalError as exc:
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        if "locked" in detail or "busy" in detail:
+            raise DatabaseUnavailable(
+                f"database {describe(url)} is locked (busy past its timeout): {detail}"
+            ) from exc
+        raise DatabaseUnavailable(f"database {describe(url)} is unreachable: {detail}") from exc
+
+
+class Database:
+    """An engine plus the two kinds of transaction the commands use."""
+
+    def __init__(self, url: str, environ: Mapping[str, str] = os.environ) -> None:
+        self.url = url
+        self.engine = make_engine(url, environ)
+        self.dialect = self.engine.dialect.name
+        self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with translate_database_errors(self.url), Session(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: on SQLite the write lock is taken when it begins."""
+        with translate_database_errors(self.url), Session(self._writer, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+    def ensure_schema(self) -> None:
+        """Apply pending migrations (a new or older database), cheaply when up to date."""
+        from incidentctl.store.migrate import ensure_current
+
+        with translate_database_errors(self.url):
+            ensure_current(self)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.read() as session:
+            session.execute(text("SELECT 1"))

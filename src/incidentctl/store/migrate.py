@@ -1,0 +1,54 @@
+"""Alembic migrations, applied automatically and by ``db upgrade``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from incidentctl.store.engine import Database
+
+# The newest revision in store/migrations/versions; a test checks they agree.
+SCHEMA_HEAD = "0001"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def current_revision(conn: Connection) -> str | None:
+    try:
+        with conn.begin_nested():
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        return None
+
+
+def alembic_config(conn: Connection):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade under the write lock (so two processes never migrate at once)."""
+    from alembic import command
+
+    with db._writer.connect() as conn, conn.begin():
+        if db.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7242001)"))
+        before = current_revision(conn)
+        command.upgrade(alembic_config(conn), revision)
+        after = current_revision(conn)
+    return before, after
+
+
+def ensure_current(db: Database) -> None:
+    with db.engine.connect() as conn:
+        revision = current_revision(conn)
+        conn.rollback()
+    if revision != SCHEMA_HEAD:
+        upgrade(db)

@@ -1,0 +1,74 @@
+"""The tables: incidents (current facts plus indexed due times) and the append-only event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer
+from sqlmodel import Field, SQLModel
+
+from incidentctl.store.types import UTCDateTime
+
+
+def _time(*, index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, index=index, nullable=nullable)
+
+
+class IncidentBase(SQLModel):
+    title: str
+    details: str | None = None
+    service: str = Field(index=True)
+    level: int = Field(index=True)
+    channel: str = "other"
+    reporter: str | None = None
+    contact: str | None = None
+    assignee: str | None = Field(default=None, index=True)
+    team: str = "om"
+
+
+class Incident(IncidentBase, table=True):
+    __tablename__ = "incidents"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    status: str = Field(default="open", index=True)
+    opened_level: int
+    occurred_at: datetime = _time(nullable=False)
+    reported_at: datetime = _time(index=True, nullable=False)
+    acknowledged_at: datetime | None = _time()
+    transferred_at: datetime | None = _time()
+    recovered_at: datetime | None = _time()
+    resolved_at: datetime | None = _time()
+    solution: str | None = None
+    approved_at: datetime | None = _time()
+    approved_by: str | None = None
+    closed_at: datetime | None = _time()
+    confirmed_by: str | None = None
+    problem_ref: str | None = None
+    problem_reason: str | None = None
+    updated_at: datetime = _time(nullable=False)
+    # The SLA clocks, kept current on every change so that lists, the board and
+    # "what is due at T" are indexed queries and never replay the event log.
+    response_due_at: datetime = _time(nullable=False)
+    response_stopped_at: datetime | None = _time()
+    recovery_due_at: datetime = _time(nullable=False)
+    recovery_stopped_at: datetime | None = _time()
+    resolution_due_at: datetime = _time(nullable=False)
+    resolution_stopped_at: datetime | None = _time()
+    # Earliest due time among the clocks still running: the board's order, `--overdue`.
+    deadline_at: datetime | None = _time(index=True)
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_incident_id_id", "incident_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    incident_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False)
+    )
+    kind: str
+    at: datetime = _time(nullable=False)
+    recorded_at: datetime = _time(nullable=False)
+    actor: str
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

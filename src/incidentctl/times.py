@@ -1,0 +1,272 @@
+"""Durations and times: parsing what users type, and rendering what we print.
+
+Pure functions (stdlib + dateutil). Every datetime that leaves this module is
+timezone-aware and in UTC. Nothing here checks whether a time is in the future or
+before an incident was reported: callers do that.
+
+Accepted command-line times (``parse_time``):
+
+- RFC 3339 / ISO 8601 with an offset: ``2026-11-25T03:00:00+08:00``, ``...Z``
+  (a space may replace the ``T``; seconds and fractions are optional);
+- the same without an offset: local wall-clock time in ``tz`` (default: the zone
+  named by the ``TZ`` environment variable, else the system zone), e.g.
+  ``2026-11-25 11:00`` or ``2026-11-25T11:00:00``;
+- ``HH:MM`` or ``HH:MM:SS``: that time today, "today" being the local date of ``now``;
+- ``15m ago``, ``1h30m ago``, ``2d ago``: ``now`` minus a duration;
+- ``now``.
+
+Refused, with a sentence saying why: a date alone (``2026-11-25``: say which time of
+day), numeric dates that are not year-first (``03/04/2026``, ``3.4.2026``,
+``04-03-2026``: day/month order is ambiguous), local times that do not exist (skipped
+by a DST change) and local times that happen twice (DST fold: give an offset), and
+anything else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from dateutil import tz as dateutil_tz
+
+from incidentctl.errors import InvalidInput
+
+__all__ = [
+    "ensure_utc",
+    "format_duration",
+    "local_zone",
+    "parse_duration",
+    "parse_time",
+    "to_rfc3339",
+    "utc_now",
+]
+
+NOW_VARIABLE = "INCIDENTCTL_NOW"
+
+_DURATION_HINT = "use forms like 30m, 2h, 7d, 1h30m"
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+# ISO 8601 date and time, T or space between, optional seconds/fraction, optional offset.
+_ISO_RE = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?)"
+    r"\s*(?P<offset>[Zz]|[+-]\d{2}:?\d{2})?"
+)
+_DATE_ONLY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CLOCK_RE = re.compile(r"(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?")
+_AGO_RE = re.compile(r"(?P<duration>.+?)\s+ago", re.IGNORECASE)
+# Numeric dates whose first field is not a 4-digit year: 03/04/2026, 3.4.2026, 04-03-26 ...
+_NOT_YEAR_FIRST_RE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b.*")
+# Year-first but with the wrong separators: 2026/03/04, 2026.03.04
+_OTHER_YEAR_FIRST_RE = re.compile(r"\d{4}[./]\d{1,2}[./]\d{1,2}\b.*")
+
+_RFC3339_FORMS = "e.g. 2026-11-25T03:00:00Z or 2026-11-25T11:00:00+08:00"
+_ACCEPTED = (
+    "use YYYY-MM-DD HH:MM (local time), an RFC 3339 time with offset such as "
+    "2026-11-25T03:00:00Z, HH:MM (today), or a relative time such as '15m ago'"
+)
+
+
+# --------------------------------------------------------------------------- durations
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``30m``, ``2h``, ``7d``, ``1h30m``, ``45s``, ``1d12h``: units d, h, m, s.
+
+    Each unit at most once, in that order, whole numbers, total greater than zero.
+    Raises ``ValueError`` with a message meant for the user.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"invalid duration {text!r}: {_DURATION_HINT}")
+    stripped = text.strip()
+    match = _DURATION_RE.fullmatch(stripped)
+    if not stripped or match is None:
+        raise ValueError(f"invalid duration '{text}': {_DURATION_HINT}")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    try:
+        result = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"invalid duration '{text}': too large") from None
+    if result <= timedelta(0):
+        raise ValueError(f"invalid duration '{text}': must be greater than zero")
+    return result
+
+
+def format_duration(td: timedelta) -> str:
+    """Compact form of a duration: ``1h30m``, ``7d``, ``45s``, ``0s``, ``-2h``.
+
+    Rounded to whole seconds (half away from zero); the inverse of ``parse_duration``
+    for positive whole-second durations.
+    """
+    micros = (td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds
+    sign = "-" if micros < 0 else ""
+    total = (abs(micros) + 500_000) // 1_000_000
+    if total == 0:
+        return "0s"
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [
+        f"{value}{unit}"
+        for value, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s"))
+        if value
+    ]
+    return sign + "".join(parts)
+
+
+# --------------------------------------------------------------------------- instants
+
+
+def ensure_utc(dt: datetime) -> datetime:
+    """A naive datetime is taken to be UTC; an aware one is converted to UTC."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def to_rfc3339(dt: datetime) -> str:
+    """``2026-11-25T03:00:00Z``: UTC, ``Z`` suffix, whole seconds.
+
+    Microseconds are always dropped (truncated, not rounded), so the output has one
+    fixed shape. Naive datetimes are taken to be UTC.
+    """
+    return ensure_utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_now(environ: Mapping[str, str] = os.environ) -> datetime:
+    """"Now", in UTC: ``INCIDENTCTL_NOW`` (RFC 3339 with offset) if set, else the clock."""
+    value = environ.get(NOW_VARIABLE)
+    if value is None or not value.strip():
+        return datetime.now(UTC)
+    match = _ISO_RE.fullmatch(value.strip())
+    if match is None or match["offset"] is None:
+        raise InvalidInput(
+            f"{NOW_VARIABLE}={value!r} is not an RFC 3339 time with an offset "
+            f"({_RFC3339_FORMS})"
+        )
+    try:
+        return _from_iso_match(match).astimezone(UTC)
+    except ValueError as exc:
+        raise InvalidInput(f"{NOW_VARIABLE}={value!r} is not a valid time: {exc}") from None
+
+
+def local_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
+    """The local time zone: ``TZ`` from the environment (read now), else the system zone."""
+    env = os.environ if environ is None else environ
+    name = env.get("TZ")
+    if not name:
+        return dateutil_tz.tzlocal()
+    zone = dateutil_tz.gettz(name)
+    if zone is None:
+        raise InvalidInput(
+            f"TZ={name!r} is not a known time zone; use a name such as Europe/Berlin, "
+            "or give the time with an offset"
+        )
+    return zone
+
+
+def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetime:
+    """Parse a time typed on the command line; returns an aware datetime in UTC.
+
+    ``now`` anchors ``HH:MM`` (today, in the local zone) and ``... ago``. ``tz`` is
+    the zone for times written without an offset (default: ``local_zone()``).
+    Raises ``InvalidInput`` with a sentence the user can act on.
+    """
+    raw = text
+    text = text.strip()
+    if not text:
+        raise InvalidInput(f"no time given: {_ACCEPTED}")
+    now = ensure_utc(now)
+
+    if text.lower() == "now":
+        return now
+
+    ago = _AGO_RE.fullmatch(text)
+    if ago is not None:
+        try:
+            return now - parse_duration(ago["duration"])
+        except ValueError as exc:
+            raise InvalidInput(f"invalid relative time '{raw}': {exc}") from None
+        except OverflowError:
+            raise InvalidInput(f"invalid relative time '{raw}': too far in the past") from None
+
+    iso = _ISO_RE.fullmatch(text)
+    if iso is not None:
+        try:
+            parsed = _from_iso_match(iso)
+        except ValueError as exc:
+            raise InvalidInput(f"invalid time '{raw}': {exc}") from None
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        return _localize(parsed, tz if tz is not None else local_zone(), raw)
+
+    clock = _CLOCK_RE.fullmatch(text)
+    if clock is not None:
+        try:
+            wall = time(int(clock["h"]), int(clock["m"]), int(clock["s"] or 0))
+        except ValueError as exc:
+            raise InvalidInput(f"invalid time '{raw}': {exc}") from None
+        zone = tz if tz is not None else local_zone()
+        today: date = now.astimezone(zone).date()
+        return _localize(datetime.combine(today, wall), zone, raw)
+
+    if _DATE_ONLY_RE.fullmatch(text):
+        raise InvalidInput(
+            f"'{raw}' is a date without a time of day: write '{text} HH:MM' "
+            f"(local time) or '{text}T00:00:00Z'"
+        )
+    if _NOT_YEAR_FIRST_RE.fullmatch(text):
+        raise InvalidInput(
+            f"ambiguous date '{raw}': day and month could be either way round; "
+            "use YYYY-MM-DD, e.g. 2026-04-03 14:30"
+        )
+    if _OTHER_YEAR_FIRST_RE.fullmatch(text):
+        raise InvalidInput(f"unsupported date form '{raw}': use YYYY-MM-DD, e.g. 2026-04-03 14:30")
+    raise InvalidInput(f"cannot read '{raw}' as a time: {_ACCEPTED}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _from_iso_match(match: re.Match[str]) -> datetime:
+    """Build a datetime from an ``_ISO_RE`` match (naive when there is no offset)."""
+    clock = match["time"].replace(",", ".")
+    if "." in clock:  # fromisoformat in 3.11 wants 3 or 6 fraction digits
+        whole, fraction = clock.split(".")
+        clock = f"{whole}.{fraction.ljust(6, '0')}"
+    offset = match["offset"] or ""
+    if offset in ("Z", "z"):
+        offset = "+00:00"
+    elif offset and ":" not in offset:
+        offset = f"{offset[:3]}:{offset[3:]}"
+    return datetime.fromisoformat(f"{match['date']}T{clock}{offset}")
+
+
+def _localize(naive: datetime, zone: tzinfo, raw: str) -> datetime:
+    """Attach ``zone`` to a wall-clock time, refusing DST gaps and folds; return UTC."""
+    if not dateutil_tz.datetime_exists(naive, zone):
+        raise InvalidInput(
+            f"'{raw}' does not exist in {_zone_name(zone, naive)}: the clocks skip it "
+            "(daylight saving change); check the time or give an explicit offset"
+        )
+    if dateutil_tz.datetime_ambiguous(naive, zone):
+        earlier = naive.replace(tzinfo=zone, fold=0).strftime("%z")
+        later = naive.replace(tzinfo=zone, fold=1).strftime("%z")
+        raise InvalidInput(
+            f"'{raw}' happens twice in {_zone_name(zone, naive)} (daylight saving change): "
+            f"give an explicit offset, e.g. {naive:%Y-%m-%dT%H:%M}{_colon(earlier)} "
+            f"or {naive:%Y-%m-%dT%H:%M}{_colon(later)}"
+        )
+    return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+def _colon(offset: str) -> str:
+    return f"{offset[:3]}:{offset[3:]}" if len(offset) == 5 else offset
+
+
+def _zone_name(zone: tzinfo, naive: datetime) -> str:
+    key = getattr(zone, "key", None) or getattr(zone, "_filename", None)
+    if isinstance(key, str) and key:
+        return key.removeprefix("/usr/share/zoneinfo/")
+    return "the local time zone"
