@@ -1,0 +1,1 @@
+"""Looking after the tool itself: policy check / show, db upgrade."""

@@ -1,0 +1,1 @@
+"""Analysis and data movement: report, export and import."""

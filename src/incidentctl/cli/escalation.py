@@ -1,0 +1,1 @@
+"""Notification commands: escalate and watch."""
