@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-PG_ADMIN_URL = os.environ.get("INCIDENTCTL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "INCIDENTCTL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -104,16 +106,23 @@ class Cli:
         self.now: str | None = None
         monkeypatch.setenv("INCIDENTCTL_DB", db)
 
-    def __call__(self, *args: str, now: str | None = None, input: str | None = None,
-                 expect: int | None = 0, env: dict[str, str] | None = None) -> Outcome:
+    def __call__(
+        self,
+        *args: str,
+        now: str | None = None,
+        input: str | None = None,
+        expect: int | None = 0,
+        env: dict[str, str] | None = None,
+    ) -> Outcome:
         from incidentctl.cli.app import app
 
         environment = dict(env or {})
         when = now or self.now
         if when:
             environment["INCIDENTCTL_NOW"] = when
-        result = CliRunner().invoke(app, list(args), input=input, env=environment,
-                                    catch_exceptions=False)
+        result = CliRunner().invoke(
+            app, list(args), input=input, env=environment, catch_exceptions=False
+        )
         outcome = Outcome(result.exit_code, result.stdout, result.stderr)
         if expect is not None:
             assert outcome.exit_code == expect, (
@@ -127,9 +136,19 @@ class Cli:
 
     def snapshot(self) -> Any:
         """Everything the store holds, as the user can see it: for "nothing changed" checks."""
-        incidents = self.json("list", "--status", "open", "--status", "acknowledged",
-                              "--status", "recovered", "--status", "resolved", "--status",
-                              "closed")
+        incidents = self.json(
+            "list",
+            "--status",
+            "open",
+            "--status",
+            "acknowledged",
+            "--status",
+            "recovered",
+            "--status",
+            "resolved",
+            "--status",
+            "closed",
+        )
         return [self.json("show", str(i["id"])) for i in incidents]
 
 

@@ -91,7 +91,7 @@ def _duration(value: Any) -> Any:
         return value
     if isinstance(value, str):
         return parse_duration(value)
-    raise ValueError(f"expected a duration string like \"30m\", got {value!r}")
+    raise ValueError(f'expected a duration string like "30m", got {value!r}')
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
@@ -434,9 +434,19 @@ _MESSAGES = {
     "extra_forbidden": "unknown key (check the spelling)",
     "missing": "required key is missing",
 }
-_SHOW_INPUT = {"literal_error", "int_parsing", "int_type", "float_parsing", "float_type",
-               "bool_parsing", "bool_type", "string_type", "greater_than_equal",
-               "less_than_equal", "union_tag_invalid"}
+_SHOW_INPUT = {
+    "literal_error",
+    "int_parsing",
+    "int_type",
+    "float_parsing",
+    "float_type",
+    "bool_parsing",
+    "bool_type",
+    "string_type",
+    "greater_than_equal",
+    "less_than_equal",
+    "union_tag_invalid",
+}
 
 
 def _error_line(err: Mapping[str, Any]) -> str:
@@ -483,12 +493,13 @@ def recipient_problems(policy: Policy) -> list[str]:
                         seen.add((notice, channel, name))
                         if policy.address(name, channel) is None:
                             field = "email" if channel == "email" else "phone"
-                            what = "no such contact" if name not in policy.contacts else (
-                                f"contact has no {field}"
+                            what = (
+                                "no such contact"
+                                if name not in policy.contacts
+                                else f"contact has no {field}"
                             )
                             problems.append(
-                                f"notifications.{notice}.{channel}: {name!r} "
-                                f"({token}): {what}"
+                                f"notifications.{notice}.{channel}: {name!r} ({token}): {what}"
                             )
     return problems
 

@@ -107,11 +107,15 @@ def facts_of(incident: Incident, events: Sequence[Event]) -> IncidentFacts:
 def refresh(session: Session, rt: Runtime, incident: Incident) -> None:
     """Recompute status and the stored clocks from the event log after a change."""
     session.flush()
-    events = session.execute(
-        select(Event)
-        .where(col(Event.incident_id) == incident.id, col(Event.kind).in_(CLOCK_EVENTS))
-        .order_by(col(Event.id))
-    ).scalars().all()
+    events = (
+        session.execute(
+            select(Event)
+            .where(col(Event.incident_id) == incident.id, col(Event.kind).in_(CLOCK_EVENTS))
+            .order_by(col(Event.id))
+        )
+        .scalars()
+        .all()
+    )
     clocks = compute_clocks(
         facts_of(incident, events),
         levels=rt.policy.levels,
@@ -175,8 +179,15 @@ def open_incident(
         session.add(incident)
         session.flush()
         _append(
-            session, rt, incident, "opened", reported,
-            level=level, service=service, channel=channel, occurred_at=to_rfc3339(occurred),
+            session,
+            rt,
+            incident,
+            "opened",
+            reported,
+            level=level,
+            service=service,
+            channel=channel,
+            occurred_at=to_rfc3339(occurred),
             assignee=assignee,
         )
         refresh(session, rt, incident)
@@ -219,9 +230,7 @@ def add_note(rt: Runtime, incident_id: int, *, text: str, kind: str = "progress"
         return incident
 
 
-def transfer(
-    rt: Runtime, incident_id: int, *, to: str, team: str = "dev", reason: str
-) -> Incident:
+def transfer(rt: Runtime, incident_id: int, *, to: str, team: str = "dev", reason: str) -> Incident:
     to = _text(to, "the new owner")
     reason = _text(reason, "the reason")
     if team not in lifecycle.TEAMS:
@@ -232,8 +241,16 @@ def transfer(
         if team == "dev" and incident.transferred_at is None:
             incident.transferred_at = rt.now
         _append(
-            session, rt, incident, "transferred", rt.now,
-            to=to, team=team, reason=reason, previous=incident.assignee, previous_team=incident.team,
+            session,
+            rt,
+            incident,
+            "transferred",
+            rt.now,
+            to=to,
+            team=team,
+            reason=reason,
+            previous=incident.assignee,
+            previous_team=incident.team,
         )
         incident.assignee, incident.team = to, team
         refresh(session, rt, incident)
@@ -247,8 +264,14 @@ def relevel(rt: Runtime, incident_id: int, *, level: int, reason: str) -> Incide
         incident = _load(session, incident_id, lock=True)
         lifecycle.check_relevel(incident, level)
         _append(
-            session, rt, incident, "relevelled", rt.now,
-            to=level, previous=incident.level, reason=reason,
+            session,
+            rt,
+            incident,
+            "relevelled",
+            rt.now,
+            to=level,
+            previous=incident.level,
+            reason=reason,
         )
         incident.level = level
         refresh(session, rt, incident)
@@ -308,9 +331,7 @@ def close(rt: Runtime, incident_id: int, *, confirmed_by: str) -> Incident:
     confirmed_by = _text(confirmed_by, "--confirmed-by")
     with rt.db.write() as session:
         incident = _load(session, incident_id, lock=True)
-        lifecycle.check_close(
-            incident, approval_required=rt.policy.level(incident.level).approval
-        )
+        lifecycle.check_close(incident, approval_required=rt.policy.level(incident.level).approval)
         incident.closed_at, incident.confirmed_by = rt.now, confirmed_by
         _append(session, rt, incident, "closed", rt.now, confirmed_by=confirmed_by)
         refresh(session, rt, incident)
@@ -323,8 +344,14 @@ def reopen(rt: Runtime, incident_id: int, *, reason: str) -> Incident:
         incident = _load(session, incident_id, lock=True)
         lifecycle.check_reopen(incident)
         _append(
-            session, rt, incident, "reopened", rt.now,
-            reason=reason, solution=incident.solution, previous_status=incident.status,
+            session,
+            rt,
+            incident,
+            "reopened",
+            rt.now,
+            reason=reason,
+            solution=incident.solution,
+            previous_status=incident.status,
         )
         # The SLA clocks keep their first stop; the solution and its approval start over.
         incident.resolved_at = incident.solution = None
@@ -353,9 +380,13 @@ def get(rt: Runtime, incident_id: int) -> IncidentRecord:
     """An incident with its timeline."""
     with rt.db.read() as session:
         incident = _load(session, incident_id)
-        events = session.execute(
-            select(Event).where(col(Event.incident_id) == incident_id).order_by(col(Event.id))
-        ).scalars().all()
+        events = (
+            session.execute(
+                select(Event).where(col(Event.incident_id) == incident_id).order_by(col(Event.id))
+            )
+            .scalars()
+            .all()
+        )
         record = IncidentRecord(incident=incident, events=list(events))
         _attach_deliveries(session, record)
         session.expunge_all()
@@ -417,8 +448,7 @@ def list_incidents(rt: Runtime, flt: IncidentFilter) -> Iterator[Incident]:
         raise InvalidInput("--since must be before --until")
     with rt.db.read() as session:
         result = session.execute(query(flt, rt.now).execution_options(yield_per=500))
-        for incident in result.scalars():
-            yield incident
+        yield from result.scalars()
 
 
 def board(rt: Runtime, limit: int | None = None) -> list[Incident]:

@@ -25,10 +25,30 @@ _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u206
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 INCIDENT_FIELDS = (
-    "id", "title", "details", "service", "level", "channel", "reporter", "contact",
-    "assignee", "team", "status", "occurred_at", "reported_at", "acknowledged_at",
-    "transferred_at", "recovered_at", "resolved_at", "solution", "approved_at",
-    "approved_by", "closed_at", "confirmed_by", "problem_ref", "problem_reason",
+    "id",
+    "title",
+    "details",
+    "service",
+    "level",
+    "channel",
+    "reporter",
+    "contact",
+    "assignee",
+    "team",
+    "status",
+    "occurred_at",
+    "reported_at",
+    "acknowledged_at",
+    "transferred_at",
+    "recovered_at",
+    "resolved_at",
+    "solution",
+    "approved_at",
+    "approved_by",
+    "closed_at",
+    "confirmed_by",
+    "problem_ref",
+    "problem_reason",
 )
 CSV_FIELDS = INCIDENT_FIELDS + tuple(
     f"sla_{clock}_{part}" for clock in CLOCKS for part in ("due_at", "stopped_at", "state")
@@ -39,8 +59,12 @@ def literal(text: object) -> str:
     """User text made safe to print: control bytes shown as ``\\x1b``-style escapes."""
     if text is None:
         return ""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                       else f"\\u{ord(m.group()):04x}", str(text))
+    return _UNSAFE.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        str(text),
+    )
 
 
 def _json_default(value: object) -> object:
@@ -212,8 +236,17 @@ def incident_table(incidents: Iterable[Any], now: datetime, *, title: str | None
     from rich.text import Text
 
     table = Table(title=title, show_edge=False, pad_edge=False, header_style="bold")
-    for name in ("ID", "Lvl", "Status", "Service", "Assignee", "Title",
-                 "Response", "Recovery", "Resolution"):
+    for name in (
+        "ID",
+        "Lvl",
+        "Status",
+        "Service",
+        "Assignee",
+        "Title",
+        "Response",
+        "Recovery",
+        "Resolution",
+    ):
         table.add_column(name, no_wrap=name not in ("Title",), overflow="fold")
     for incident in incidents:
         sla = sla_of(incident, now)
@@ -285,7 +318,9 @@ def _event_summary(event: Any) -> str:
         "assigned": lambda: f"to {data.get('to')}",
         "note": lambda: f"[{data.get('kind')}] {data.get('text')}",
         "transferred": lambda: f"to {data.get('to')} ({data.get('team')}): {data.get('reason')}",
-        "relevelled": lambda: f"Level {data.get('previous')} → {data.get('to')}: {data.get('reason')}",
+        "relevelled": lambda: (
+            f"Level {data.get('previous')} → {data.get('to')}: {data.get('reason')}"
+        ),
         "recovered": lambda: "implied by the solution" if data.get("implied_by") else "",
         "resolved": lambda: str(data.get("solution")),
         "closed": lambda: f"confirmed by {data.get('confirmed_by')}",
@@ -304,10 +339,15 @@ def print_record(record: Any, now: datetime) -> None:
     incident = record.incident
     out = console()
     print_incident(incident, now)
-    for label, name in (("details", "details"), ("reporter", "reporter"),
-                        ("contact", "contact"), ("solution", "solution"),
-                        ("approved by", "approved_by"), ("confirmed by", "confirmed_by"),
-                        ("problem", "problem_ref")):
+    for label, name in (
+        ("details", "details"),
+        ("reporter", "reporter"),
+        ("contact", "contact"),
+        ("solution", "solution"),
+        ("approved by", "approved_by"),
+        ("confirmed by", "confirmed_by"),
+        ("problem", "problem_ref"),
+    ):
         value = getattr(incident, name)
         if value:
             out.print(Text(f"  {label}: ") + Text(literal(value)))
@@ -316,21 +356,25 @@ def print_record(record: Any, now: datetime) -> None:
         timeline.add_column(name, overflow="fold")
     for event in record.events:
         timeline.add_row(
-            human_time(event.at, now), event.kind, Text(literal(event.actor)),
+            human_time(event.at, now),
+            event.kind,
+            Text(literal(event.actor)),
             Text(literal(_event_summary(event))),
         )
     out.print()
     out.print(timeline)
     if record.deliveries:
-        deliveries = Table(title="Deliveries", show_edge=False, pad_edge=False,
-                           header_style="bold")
+        deliveries = Table(title="Deliveries", show_edge=False, pad_edge=False, header_style="bold")
         for name in ("Notice", "Channel", "To", "Status", "When", "Error"):
             deliveries.add_column(name, overflow="fold")
         for d in record.deliveries:
             deliveries.add_row(
-                f"{d.notice}#{d.sequence}" if d.sequence else d.notice, d.channel,
-                Text(literal(d.recipient)), d.status,
-                human_time(d.sent_at or d.next_attempt_at, now), Text(literal(d.error or "")),
+                f"{d.notice}#{d.sequence}" if d.sequence else d.notice,
+                d.channel,
+                Text(literal(d.recipient)),
+                d.status,
+                human_time(d.sent_at or d.next_attempt_at, now),
+                Text(literal(d.error or "")),
             )
         out.print()
         out.print(deliveries)

@@ -64,3 +64,14 @@ class Runtime:
     def close(self) -> None:
         if "db" in self.__dict__:
             self.db.dispose()
+
+    def at(self, now: datetime, *, actor: str | None = None) -> Runtime:
+        """The same database and policy seen at another moment (demo, simulation)."""
+        other = Runtime(
+            self.db_option, self.config_option, actor or self.actor_option, self.environ
+        )
+        for shared in ("db", "db_url", "loaded_policy"):
+            if shared in self.__dict__:
+                other.__dict__[shared] = self.__dict__[shared]
+        other.__dict__["now"] = now
+        return other

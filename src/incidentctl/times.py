@@ -135,15 +135,14 @@ def to_rfc3339(dt: datetime) -> str:
 
 
 def utc_now(environ: Mapping[str, str] = os.environ) -> datetime:
-    """"Now", in UTC: ``INCIDENTCTL_NOW`` (RFC 3339 with offset) if set, else the clock."""
+    """Current time in UTC: ``INCIDENTCTL_NOW`` (RFC 3339 with offset) if set, else the clock."""
     value = environ.get(NOW_VARIABLE)
     if value is None or not value.strip():
         return datetime.now(UTC)
     match = _ISO_RE.fullmatch(value.strip())
     if match is None or match["offset"] is None:
         raise InvalidInput(
-            f"{NOW_VARIABLE}={value!r} is not an RFC 3339 time with an offset "
-            f"({_RFC3339_FORMS})"
+            f"{NOW_VARIABLE}={value!r} is not an RFC 3339 time with an offset ({_RFC3339_FORMS})"
         )
     try:
         return _from_iso_match(match).astimezone(UTC)

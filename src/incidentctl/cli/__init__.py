@@ -61,8 +61,11 @@ class IncidentctlGroup(TyperGroup):
         as_json = wants_json(args)
         try:
             result = super().main(
-                args=args, prog_name=prog_name, complete_var=complete_var,
-                standalone_mode=False, **extra,
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
             )
             return int(result) if isinstance(result, int) else ExitStatus.OK
         except IncidentctlError as error:
@@ -76,7 +79,7 @@ class IncidentctlGroup(TyperGroup):
             message = error.format_message()
             ctx = getattr(error, "ctx", None)
             if ctx is not None and not as_json:
-                message = f"{message}\nTry '{ctx.command_path} --help'." 
+                message = f"{message}\nTry '{ctx.command_path} --help'."
             report_error("usage", message, as_json=as_json)
             return ExitStatus.USAGE
         except BrokenPipeError:

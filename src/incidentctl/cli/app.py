@@ -48,25 +48,38 @@ def root(
     ctx: typer.Context,
     db: Annotated[
         str | None,
-        typer.Option("--db", metavar="PATH|URL", help="SQLite file or postgresql+psycopg:// URL "
-                     "[env: INCIDENTCTL_DB; default: a file in the user data directory]",
-                     show_default=False),
+        typer.Option(
+            "--db",
+            metavar="PATH|URL",
+            help="SQLite file or postgresql+psycopg:// URL "
+            "[env: INCIDENTCTL_DB; default: a file in the user data directory]",
+            show_default=False,
+        ),
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", metavar="PATH", help="Policy file [env: INCIDENTCTL_CONFIG; "
-                     "else ./sla.toml, the user config directory, the built-in policy]",
-                     show_default=False),
+        typer.Option(
+            "--config",
+            metavar="PATH",
+            help="Policy file [env: INCIDENTCTL_CONFIG; "
+            "else ./sla.toml, the user config directory, the built-in policy]",
+            show_default=False,
+        ),
     ] = None,
     actor: Annotated[
         str | None,
-        typer.Option("--as", metavar="NAME", help="Who is acting [env: INCIDENTCTL_USER; "
-                     "default: the login name]", show_default=False),
+        typer.Option(
+            "--as",
+            metavar="NAME",
+            help="Who is acting [env: INCIDENTCTL_USER; default: the login name]",
+            show_default=False,
+        ),
     ] = None,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True,
-                     help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     ctx.obj = Runtime(db_option=db, config_option=config, actor_option=actor)
@@ -79,11 +92,13 @@ def show_board(ctx: typer.Context, *, as_json: bool) -> None:
     from incidentctl import handling, render
 
     rt = runtime(ctx)
-    incidents = handling.board(rt)
+    rows = handling.board(rt)
     if as_json:
-        render.write_json([render.incident_document(i, rt.now) for i in incidents])
+        render.write_json([render.incident_document(i, rt.now) for i in rows])
         return
-    render.print_incidents(incidents, rt.now, title=f"Open incidents — {render.human_time(rt.now, rt.now)}")
+    render.print_incidents(
+        rows, rt.now, title=f"Open incidents — {render.human_time(rt.now, rt.now)}"
+    )
 
 
 @app.command("board")

@@ -64,17 +64,23 @@ ReasonOption = Annotated[str, typer.Option("--reason", help="Why.", show_default
 @app.command("open")
 def open_(
     ctx: typer.Context,
-    title: Annotated[str, typer.Argument(help="What was reported, in one line.", show_default=False)],
-    level: Annotated[int, typer.Option("--level", "-l", help="1 (major), 2 (minor) or 3.",
-                                       show_default=False)],
-    service: Annotated[str, typer.Option("--service", "-s", help="The affected service.",
-                                         show_default=False)],
+    title: Annotated[
+        str, typer.Argument(help="What was reported, in one line.", show_default=False)
+    ],
+    level: Annotated[
+        int, typer.Option("--level", "-l", help="1 (major), 2 (minor) or 3.", show_default=False)
+    ],
+    service: Annotated[
+        str, typer.Option("--service", "-s", help="The affected service.", show_default=False)
+    ],
     details: Annotated[str | None, typer.Option(help="Symptoms and details.")] = None,
     channel: Annotated[Channel, typer.Option(help="How it came in.")] = Channel.other,
     reporter: Annotated[str | None, typer.Option(help="Who reported it.")] = None,
     contact: Annotated[str | None, typer.Option(help="How to reach the reporter.")] = None,
-    occurred: Annotated[str | None, typer.Option(
-        "--occurred", help="When the fault began (default: when reported).")] = None,
+    occurred: Annotated[
+        str | None,
+        typer.Option("--occurred", help="When the fault began (default: when reported)."),
+    ] = None,
     at: AtOption = None,
     assignee: Annotated[str | None, typer.Option(help="Who handles it.")] = None,
     as_json: JsonOption = False,
@@ -83,15 +89,22 @@ def open_(
 
     Example:
 
-        incidentctl open "Checkout fails with 502" --level 1 --service payments --channel hotline --reporter "Wang Fang" --contact +8613900000000 --occurred "20m ago"
+        incidentctl open "Checkout fails with 502" --level 1 --service payments --occurred "20m ago"
     """
     from incidentctl import handling
 
     rt = runtime(ctx)
     incident = handling.open_incident(
-        rt, title=title, level=level, service=service, details=details,
-        channel=channel.value, reporter=reporter, contact=contact,
-        occurred_at=parse_when(rt, occurred), reported_at=parse_when(rt, at),
+        rt,
+        title=title,
+        level=level,
+        service=service,
+        details=details,
+        channel=channel.value,
+        reporter=reporter,
+        contact=contact,
+        occurred_at=parse_when(rt, occurred),
+        reported_at=parse_when(rt, at),
         assignee=assignee,
     )
     emit_incident(rt, incident, as_json=as_json, headline=f"Opened incident {incident.id}.")
@@ -100,17 +113,23 @@ def open_(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Annotated[list[Status] | None, typer.Option(
-        "--status", help="Only these statuses (repeatable; default: all but closed).")] = None,
+    status: Annotated[
+        list[Status] | None,
+        typer.Option("--status", help="Only these statuses (repeatable; default: all but closed)."),
+    ] = None,
     level: Annotated[int | None, typer.Option(help="Only this level.")] = None,
     service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
     assignee: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
-    overdue: Annotated[bool, typer.Option(
-        "--overdue", help="Only incidents with a clock running past its due time.")] = False,
+    overdue: Annotated[
+        bool,
+        typer.Option("--overdue", help="Only incidents with a clock running past its due time."),
+    ] = False,
     since: Annotated[str | None, typer.Option(help="Reported at or after this time.")] = None,
     until: Annotated[str | None, typer.Option(help="Reported before this time.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
-    format_: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    format_: Annotated[
+        ListFormat, typer.Option("--format", help="Output format.")
+    ] = ListFormat.table,
     as_json: JsonOption = False,
 ) -> None:
     """List incidents (not closed ones by default), oldest first.
@@ -123,9 +142,14 @@ def list_(
 
     rt = runtime(ctx)
     flt = handling.IncidentFilter(
-        statuses=tuple(s.value for s in status or ()), level=level, service=service,
-        assignee=assignee, overdue=overdue, since=parse_when(rt, since),
-        until=parse_when(rt, until), limit=limit,
+        statuses=tuple(s.value for s in status or ()),
+        level=level,
+        service=service,
+        assignee=assignee,
+        overdue=overdue,
+        since=parse_when(rt, since),
+        until=parse_when(rt, until),
+        limit=limit,
     )
     incidents = handling.list_incidents(rt, flt)
     fmt = ListFormat.json if as_json else format_
@@ -162,8 +186,9 @@ def show(ctx: typer.Context, incident_id: IdArgument, as_json: JsonOption = Fals
 
 
 @app.command("ack")
-def ack(ctx: typer.Context, incident_id: IdArgument, at: AtOption = None,
-        as_json: JsonOption = False) -> None:
+def ack(
+    ctx: typer.Context, incident_id: IdArgument, at: AtOption = None, as_json: JsonOption = False
+) -> None:
     """Start handling an incident: stops its response clock.
 
     Example:
@@ -174,8 +199,12 @@ def ack(ctx: typer.Context, incident_id: IdArgument, at: AtOption = None,
 
     rt = runtime(ctx)
     incident = handling.acknowledge(rt, incident_id, at=parse_when(rt, at))
-    emit_incident(rt, incident, as_json=as_json,
-                  headline=f"Incident {incident.id} acknowledged by {rt.actor}.")
+    emit_incident(
+        rt,
+        incident,
+        as_json=as_json,
+        headline=f"Incident {incident.id} acknowledged by {rt.actor}.",
+    )
 
 
 @app.command("assign")
@@ -216,8 +245,9 @@ def note(
 
     rt = runtime(ctx)
     incident = handling.add_note(rt, incident_id, text=text, kind=kind.value)
-    emit_incident(rt, incident, as_json=as_json,
-                  headline=f"Noted on incident {incident.id} ({kind.value}).")
+    emit_incident(
+        rt, incident, as_json=as_json, headline=f"Noted on incident {incident.id} ({kind.value})."
+    )
 
 
 @app.command("transfer")
@@ -239,8 +269,12 @@ def transfer(
 
     rt = runtime(ctx)
     incident = handling.transfer(rt, incident_id, to=to, team=team.value, reason=reason)
-    emit_incident(rt, incident, as_json=as_json,
-                  headline=f"Incident {incident.id} transferred to {to} ({team.value}).")
+    emit_incident(
+        rt,
+        incident,
+        as_json=as_json,
+        headline=f"Incident {incident.id} transferred to {to} ({team.value}).",
+    )
 
 
 @app.command("relevel")
@@ -261,13 +295,15 @@ def relevel(
 
     rt = runtime(ctx)
     incident = handling.relevel(rt, incident_id, level=level, reason=reason)
-    emit_incident(rt, incident, as_json=as_json,
-                  headline=f"Incident {incident.id} is now Level {level}.")
+    emit_incident(
+        rt, incident, as_json=as_json, headline=f"Incident {incident.id} is now Level {level}."
+    )
 
 
 @app.command("recover")
-def recover(ctx: typer.Context, incident_id: IdArgument, at: AtOption = None,
-            as_json: JsonOption = False) -> None:
+def recover(
+    ctx: typer.Context, incident_id: IdArgument, at: AtOption = None, as_json: JsonOption = False
+) -> None:
     """Record that the service is restored: stops the recovery clock.
 
     Example:
@@ -285,8 +321,9 @@ def recover(ctx: typer.Context, incident_id: IdArgument, at: AtOption = None,
 def resolve(
     ctx: typer.Context,
     incident_id: IdArgument,
-    solution: Annotated[str, typer.Option("--solution", help="The solution provided.",
-                                          show_default=False)],
+    solution: Annotated[
+        str, typer.Option("--solution", help="The solution provided.", show_default=False)
+    ],
     at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -315,16 +352,24 @@ def approve(ctx: typer.Context, incident_id: IdArgument, as_json: JsonOption = F
 
     rt = runtime(ctx)
     incident = handling.approve(rt, incident_id)
-    emit_incident(rt, incident, as_json=as_json,
-                  headline=f"Solution of incident {incident.id} approved by {rt.actor}.")
+    emit_incident(
+        rt,
+        incident,
+        as_json=as_json,
+        headline=f"Solution of incident {incident.id} approved by {rt.actor}.",
+    )
 
 
 @app.command("close")
 def close(
     ctx: typer.Context,
     incident_id: IdArgument,
-    confirmed_by: Annotated[str, typer.Option("--confirmed-by", help="The reporter who "
-                                              "confirmed the resolution.", show_default=False)],
+    confirmed_by: Annotated[
+        str,
+        typer.Option(
+            "--confirmed-by", help="The reporter who confirmed the resolution.", show_default=False
+        ),
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Close a resolved incident once the reporter has confirmed the resolution.
@@ -341,8 +386,9 @@ def close(
 
 
 @app.command("reopen")
-def reopen(ctx: typer.Context, incident_id: IdArgument, reason: ReasonOption,
-           as_json: JsonOption = False) -> None:
+def reopen(
+    ctx: typer.Context, incident_id: IdArgument, reason: ReasonOption, as_json: JsonOption = False
+) -> None:
     """Put a resolved or closed incident back to work.
 
     Example:
@@ -360,10 +406,13 @@ def reopen(ctx: typer.Context, incident_id: IdArgument, reason: ReasonOption,
 def problem(
     ctx: typer.Context,
     incident_id: IdArgument,
-    ref: Annotated[str, typer.Option("--ref", help="The problem/issue reference.",
-                                     show_default=False)],
-    reason: Annotated[ProblemReason, typer.Option("--reason", help="Why it goes to problem "
-                                                  "management.", show_default=False)],
+    ref: Annotated[
+        str, typer.Option("--ref", help="The problem/issue reference.", show_default=False)
+    ],
+    reason: Annotated[
+        ProblemReason,
+        typer.Option("--reason", help="Why it goes to problem management.", show_default=False),
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Transfer an incident to problem management.
@@ -376,5 +425,9 @@ def problem(
 
     rt = runtime(ctx)
     incident = handling.problem(rt, incident_id, ref=ref, reason=reason.value)
-    emit_incident(rt, incident, as_json=as_json,
-                  headline=f"Incident {incident.id} transferred to problem {ref}.")
+    emit_incident(
+        rt,
+        incident,
+        as_json=as_json,
+        headline=f"Incident {incident.id} transferred to problem {ref}.",
+    )

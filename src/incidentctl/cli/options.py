@@ -10,7 +10,9 @@ import typer
 from incidentctl.runtime import Runtime
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-IdArgument = Annotated[int, typer.Argument(help="The incident's id.", metavar="ID", show_default=False)]
+IdArgument = Annotated[
+    int, typer.Argument(help="The incident's id.", metavar="ID", show_default=False)
+]
 AtOption = Annotated[
     str | None,
     typer.Option(

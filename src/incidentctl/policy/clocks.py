@@ -158,7 +158,7 @@ def compute_clocks(
             if at >= due:
                 continue  # already breached: stays breached with its old due
             base = start if relevel == "keep-start" else max(start, at)
-            due = base + getattr(levels[level], name)  # due <= at: breached at once
+            due = base + getattr(levels[new_level], name)  # due <= at: breached at once
         clocks[name] = Clock(
             name=name,
             started_at=start,

@@ -91,7 +91,9 @@ def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
             connect_args={"connect_timeout": max(1, busy_ms // 1000)},
             pool_pre_ping=False,
         )
-    raise ConfigError(f"unsupported database URL {url!r}: use a file path or postgresql+psycopg://…")
+    raise ConfigError(
+        f"unsupported database URL {url!r}: use a file path or postgresql+psycopg://…"
+    )
 
 
 def describe(url: str) -> str:
@@ -132,7 +134,10 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: on SQLite the write lock is taken when it begins."""
-        with translate_database_errors(self.url), Session(self._writer, expire_on_commit=False) as session:
+        with (
+            translate_database_errors(self.url),
+            Session(self._writer, expire_on_commit=False) as session,
+        ):
             with session.begin():
                 yield session
 
