@@ -64,7 +64,7 @@ def _text(value: str, what: str) -> str:
 
 
 def _append(
-    session: Session, rt: Runtime, incident: Incident, kind: str, at: datetime, **data: Any
+    session: Session, rt: Runtime, incident: Incident, kind: str, at: datetime, /, **data: Any
 ) -> Event:
     event = Event(
         incident_id=incident.id,  # type: ignore[arg-type]
