@@ -16,31 +16,66 @@ def at(minutes: int) -> str:
 
 
 def open_incident(cli, *extra: str, level: str = "2", now: str = T0) -> dict:
-    return cli.json("open", "Checkout fails", "--level", level, "--service", "payments",
-                    *extra, now=now)
+    return cli.json(
+        "open", "Checkout fails", "--level", level, "--service", "payments", *extra, now=now
+    )
 
 
 def test_open_records_every_field_and_starts_the_clocks(cli):
     incident = cli.json(
-        "open", "Checkout fails with 502", "--level", "1", "--service", "payments",
-        "--details", "all card payments", "--channel", "hotline", "--reporter", "Wang Fang",
-        "--contact", "+8613900000000", "--occurred", "2026-11-25T02:45:00Z",
-        "--assignee", "wang.lei", now=T0,
+        "open",
+        "Checkout fails with 502",
+        "--level",
+        "1",
+        "--service",
+        "payments",
+        "--details",
+        "all card payments",
+        "--channel",
+        "hotline",
+        "--reporter",
+        "Wang Fang",
+        "--contact",
+        "+8613900000000",
+        "--occurred",
+        "2026-11-25T02:45:00Z",
+        "--assignee",
+        "wang.lei",
+        now=T0,
     )
     assert incident["id"] == 1
-    assert {k: incident[k] for k in ("title", "details", "service", "level", "channel",
-                                     "reporter", "contact", "assignee", "team", "status")} == {
-        "title": "Checkout fails with 502", "details": "all card payments",
-        "service": "payments", "level": 1, "channel": "hotline", "reporter": "Wang Fang",
-        "contact": "+8613900000000", "assignee": "wang.lei", "team": "om", "status": "open",
+    assert {
+        k: incident[k]
+        for k in (
+            "title",
+            "details",
+            "service",
+            "level",
+            "channel",
+            "reporter",
+            "contact",
+            "assignee",
+            "team",
+            "status",
+        )
+    } == {
+        "title": "Checkout fails with 502",
+        "details": "all card payments",
+        "service": "payments",
+        "level": 1,
+        "channel": "hotline",
+        "reporter": "Wang Fang",
+        "contact": "+8613900000000",
+        "assignee": "wang.lei",
+        "team": "om",
+        "status": "open",
     }
     assert incident["reported_at"] == T0
     assert incident["occurred_at"] == "2026-11-25T02:45:00Z"
     assert incident["sla"] == {
         "response": {"due_at": "2026-11-25T03:10:00Z", "stopped_at": None, "state": "running"},
         "recovery": {"due_at": "2026-11-25T04:45:00Z", "stopped_at": None, "state": "running"},
-        "resolution": {"due_at": "2026-12-02T03:00:00Z", "stopped_at": None,
-                       "state": "running"},
+        "resolution": {"due_at": "2026-12-02T03:00:00Z", "stopped_at": None, "state": "running"},
     }
     shown = cli.json("show", "1", now=T0)
     assert [e["kind"] for e in shown["events"]] == ["opened"]
@@ -49,8 +84,9 @@ def test_open_records_every_field_and_starts_the_clocks(cli):
 
 
 def test_open_at_an_earlier_time_and_occurred_defaults_to_reported(cli):
-    incident = cli.json("open", "Slow search", "--level", "2", "--service", "search",
-                        "--at", "15m ago", now=T0)
+    incident = cli.json(
+        "open", "Slow search", "--level", "2", "--service", "search", "--at", "15m ago", now=T0
+    )
     assert incident["reported_at"] == "2026-11-25T02:45:00Z"
     assert incident["occurred_at"] == "2026-11-25T02:45:00Z"
     assert incident["sla"]["response"]["due_at"] == "2026-11-25T03:15:00Z"
@@ -62,8 +98,7 @@ def test_ack_stops_the_response_clock_and_takes_ownership(cli):
     assert incident["status"] == "acknowledged"
     assert incident["acknowledged_at"] == at(7)
     assert incident["assignee"] == "tester"
-    assert incident["sla"]["response"] == {
-        "due_at": at(30), "stopped_at": at(7), "state": "met"}
+    assert incident["sla"]["response"] == {"due_at": at(30), "stopped_at": at(7), "state": "met"}
 
 
 def test_ack_after_the_due_time_is_breached(cli):
@@ -114,16 +149,26 @@ def test_transfer_to_developers_stops_response_and_resolution(cli):
 def test_transfer_back_to_om_keeps_the_first_transfer_time(cli):
     open_incident(cli)
     cli("transfer", "1", "--to", "liu.yang", "--reason", "code fix", now=at(12))
-    incident = cli.json("transfer", "1", "--to", "wang.lei", "--team", "om",
-                        "--reason", "config issue after all", now=at(40))
+    incident = cli.json(
+        "transfer",
+        "1",
+        "--to",
+        "wang.lei",
+        "--team",
+        "om",
+        "--reason",
+        "config issue after all",
+        now=at(40),
+    )
     assert (incident["assignee"], incident["team"]) == ("wang.lei", "om")
     assert incident["transferred_at"] == at(12)
 
 
 def test_transfer_within_om_does_not_stop_the_resolution_clock(cli):
     open_incident(cli)
-    incident = cli.json("transfer", "1", "--to", "zhao.lei", "--team", "om",
-                        "--reason", "shift change", now=at(5))
+    incident = cli.json(
+        "transfer", "1", "--to", "zhao.lei", "--team", "om", "--reason", "shift change", now=at(5)
+    )
     assert incident["transferred_at"] is None
     assert incident["sla"]["resolution"]["stopped_at"] is None
 
@@ -139,16 +184,20 @@ def test_relevel_up_takes_the_new_targets_from_the_original_start(cli):
 def test_relevel_into_a_passed_due_time_breaches_at_once(cli):
     open_incident(cli, level="2")
     incident = cli.json("relevel", "1", "--level", "1", "--reason", "worse", now=at(15))
-    assert incident["sla"]["response"] == {"due_at": at(10), "stopped_at": None,
-                                           "state": "breached"}
+    assert incident["sla"]["response"] == {
+        "due_at": at(10),
+        "stopped_at": None,
+        "state": "breached",
+    }
 
 
 def test_relevel_restart_mode_measures_from_the_relevel(cli, tmp_path):
     from importlib import resources
 
     text = resources.files("incidentctl").joinpath("sla.toml").read_text()
-    (tmp_path / "sla.toml").write_text(text.replace('relevel = "keep-start"',
-                                                    'relevel = "restart"'))
+    (tmp_path / "sla.toml").write_text(
+        text.replace('relevel = "keep-start"', 'relevel = "restart"')
+    )
     open_incident(cli, level="2")
     incident = cli.json("relevel", "1", "--level", "1", "--reason", "worse", now=at(15))
     assert incident["sla"]["response"]["due_at"] == at(25)
@@ -165,8 +214,7 @@ def test_recover_stops_the_recovery_clock(cli):
     open_incident(cli)
     incident = cli.json("recover", "1", now=at(50))
     assert incident["status"] == "recovered"
-    assert incident["sla"]["recovery"] == {"due_at": at(360), "stopped_at": at(50),
-                                           "state": "met"}
+    assert incident["sla"]["recovery"] == {"due_at": at(360), "stopped_at": at(50), "state": "met"}
     # recovering also ends the wait for a response
     assert incident["sla"]["response"]["stopped_at"] == at(50)
 
@@ -178,7 +226,10 @@ def test_resolve_implies_recovery(cli):
     assert incident["solution"] == "restarted pool"
     assert incident["recovered_at"] == at(20)
     assert {c: incident["sla"][c]["stopped_at"] for c in incident["sla"]} == {
-        "response": at(20), "recovery": at(20), "resolution": at(20)}
+        "response": at(20),
+        "recovery": at(20),
+        "resolution": at(20),
+    }
     kinds = [e["kind"] for e in cli.json("show", "1", now=at(20))["events"]]
     assert kinds == ["opened", "recovered", "resolved"]
 
@@ -212,7 +263,7 @@ def test_close_needs_resolved(cli):
     assert refused.error == {
         "error": "conflict",
         "message": "incident 1 is open: resolve it with a solution before the reporter can "
-                   "confirm it",
+        "confirm it",
     }
 
 
@@ -225,16 +276,18 @@ def test_reopen_clears_the_solution_but_not_the_first_clock_stops(cli):
     assert incident["solution"] is None and incident["closed_at"] is None
     assert incident["resolved_at"] is None
     assert incident["sla"]["resolution"]["stopped_at"] == at(30)
-    assert cli.json("resolve", "1", "--solution", "really fixed", now=at(60))["status"] == \
-        "resolved"
+    assert (
+        cli.json("resolve", "1", "--solution", "really fixed", now=at(60))["status"] == "resolved"
+    )
 
 
 def test_problem_transfer(cli):
     open_incident(cli)
     incident = cli.json("problem", "1", "--ref", "PRB-7", "--reason", "recurring", now=at(3))
     assert (incident["problem_ref"], incident["problem_reason"]) == ("PRB-7", "recurring")
-    again = cli("problem", "1", "--ref", "PRB-8", "--reason", "recurring", "--json",
-                now=at(4), expect=4)
+    again = cli(
+        "problem", "1", "--ref", "PRB-8", "--reason", "recurring", "--json", now=at(4), expect=4
+    )
     assert "PRB-7" in again.error["message"]
 
 

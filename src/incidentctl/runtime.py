@@ -57,6 +57,7 @@ class Runtime:
     def db(self) -> Database:
         from incidentctl.store.engine import Database
 
+        _ = self.loaded_policy  # a command that touches the store runs under a valid policy
         database = Database(self.db_url, self.environ)
         database.ensure_schema()
         return database

@@ -26,6 +26,7 @@ Example:
 """
 
 app = typer.Typer(
+    name="incidentctl",
     cls=IncidentctlGroup,
     help=HELP,
     invoke_without_command=True,
