@@ -107,8 +107,11 @@ def write_ndjson(rows: Iterable[Mapping[str, Any]], stream: IO[str] | None = Non
 
 
 def _csv_value(value: object) -> object:
+    """CSV has no escapes of its own: control bytes are written as ``\\x1b`` (JSON is exact)."""
     if isinstance(value, datetime):
         return to_rfc3339(value)
+    if isinstance(value, str):
+        return literal(value)
     return "" if value is None else value
 
 
