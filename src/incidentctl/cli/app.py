@@ -114,4 +114,4 @@ def board_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 
 # Registering the commands: each room adds its own to `app`.
-from incidentctl.cli import admin, analysis, escalation, incidents  # noqa: E402, F401
+from incidentctl.cli import admin, analysis, demo, escalation, incidents  # noqa: E402, F401

@@ -1,0 +1,52 @@
+"""``incidentctl demo``: see the whole thing work in a minute."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import typer
+
+from incidentctl.cli.app import app
+from incidentctl.cli.options import runtime
+
+
+@app.command("demo")
+def demo(ctx: typer.Context) -> None:
+    """Fill a throw-away database with incidents, show the board, and send the notices
+    that are due (printed, as no transport is configured).
+
+    Uses a new file in a temporary directory unless `--db` is given.
+
+    Example:
+
+        incidentctl demo
+    """
+    from incidentctl import demo as demo_data
+    from incidentctl import render
+    from incidentctl.notify.escalation import run_pass
+
+    rt = runtime(ctx)
+    if rt.db_option is None:
+        folder = tempfile.mkdtemp(prefix="incidentctl-demo-")
+        rt.db_option = os.path.join(folder, "incidents.db")
+    out = render.console()
+    out.print(f"Demo database: {rt.db_url.removeprefix('sqlite:///')}", style="bold")
+    demo_data.seed(rt)
+    out.print()
+    render.print_incidents(handling_board(rt), rt.now, title="The board: nearest deadline first")
+    out.print()
+    out.print("Escalation pass (incidentctl escalate): notices due now", style="bold")
+    report = run_pass(rt.db, rt.policy, now=rt.now, environ=rt.environ)
+    out.print(
+        f"\n{report.sent} sent or printed, {report.failed} failed. Try:\n"
+        f"  incidentctl --db {rt.db_option} show 3\n"
+        f"  incidentctl --db {rt.db_option} list --overdue --json\n"
+        f"  incidentctl --db {rt.db_option} watch --interval 10s"
+    )
+
+
+def handling_board(rt):  # type: ignore[no-untyped-def]
+    from incidentctl import handling
+
+    return handling.board(rt)
