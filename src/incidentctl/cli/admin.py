@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -89,3 +90,49 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print(f"{describe(rt.db_url)}: already at revision {after}")
     else:
         print(f"{describe(rt.db_url)}: upgraded from {before or 'an empty database'} to {after}")
+
+
+@db_app.command("copy")
+def db_copy(
+    ctx: typer.Context,
+    to: Annotated[
+        str, typer.Option("--to", metavar="URL", help="The empty target database.",
+                          show_default=False)
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Copy this database (incidents, events, deliveries) into another, e.g. from the
+    SQLite file into PostgreSQL when a team grows. The target must be empty.
+
+    Example:
+
+        incidentctl db copy --to postgresql+psycopg://incidents@db.internal/incidents
+    """
+    from incidentctl import render
+    from incidentctl.store.copy import copy_database
+    from incidentctl.store.engine import (
+        Database,
+        database_url,
+        describe,
+        translate_database_errors,
+    )
+
+    rt = runtime(ctx)
+    target_url = database_url(to, rt.environ)
+    if target_url == rt.db_url:
+        from incidentctl.errors import InvalidInput
+
+        raise InvalidInput("--to names the database being copied")
+    target = Database(target_url, rt.environ)
+    try:
+        with translate_database_errors(target_url):
+            report = copy_database(rt.db, target)
+    finally:
+        target.dispose()
+    if as_json:
+        render.write_json(
+            {"from": describe(rt.db_url), "to": describe(target_url), "rows": report.rows}
+        )
+    else:
+        counts = ", ".join(f"{n} {name}" for name, n in report.rows.items())
+        print(f"Copied {counts} from {describe(rt.db_url)} to {describe(target_url)}.")
