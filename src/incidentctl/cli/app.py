@@ -113,5 +113,11 @@ def board_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     show_board(ctx, as_json=as_json)
 
 
-# Registering the commands: each room adds its own to `app`.
-from incidentctl.cli import admin, analysis, demo, escalation, incidents  # noqa: E402, F401
+# Registering the commands (each room adds its own to `app`), in the order --help lists them.
+# isort: off
+from incidentctl.cli import incidents  # noqa: E402, F401
+from incidentctl.cli import escalation  # noqa: E402, F401
+from incidentctl.cli import analysis  # noqa: E402, F401
+from incidentctl.cli import admin  # noqa: E402, F401
+from incidentctl.cli import demo  # noqa: E402, F401
+# isort: on
