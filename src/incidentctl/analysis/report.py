@@ -1,0 +1,505 @@
+"""The monthly analysis (issue 5): what happened to the incidents reported in a period.
+
+A period is a half-open interval ``[since, until)`` of UTC instants, usually a calendar
+month in the report's time zone. Everything is computed from the incidents REPORTED
+in it, as they stand at "now": their current level, status and clock verdicts.
+``load_report`` reads the rows (one indexed range query, plus the re-level events and
+the delivery counts); ``summarize`` is pure and does the arithmetic. Definitions:
+
+- ``sla.{level}.{clock}``: verdicts by the incident's current level; ``attainment``
+  is ``100 * met / (met + breached)``, one decimal, ``null`` when nothing is decided.
+- ``durations.{clock}``: from the clock's start (``reported_at``; ``occurred_at`` for
+  recovery) to where it stopped, over the clocks that stopped; seconds, one decimal;
+  the median of an even count is the mean of the middle two; p90 is the nearest rank.
+- ``recurring``: two or more incidents of one service whose titles have the same
+  words once numbers, punctuation, case, word order and a few filler words are
+  ignored ("Checkout fails with 502" and "checkout fails: 503").
+- ``previous``: the same figures for the period before (the previous calendar month,
+  or an interval of the same length) and ``change``, this period minus that one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+from incidentctl.errors import InvalidInput
+from incidentctl.policy.clocks import CLOCKS, clock_state
+from incidentctl.policy.lifecycle import CHANNELS, STATUSES
+from incidentctl.times import to_rfc3339
+
+__all__ = [
+    "Period",
+    "load_report",
+    "period_for",
+    "report_zone",
+    "summarize",
+    "title_key",
+]
+
+ROW_COLUMNS = (
+    "id",
+    "title",
+    "service",
+    "level",
+    "opened_level",
+    "channel",
+    "status",
+    "assignee",
+    "occurred_at",
+    "reported_at",
+    "transferred_at",
+    "problem_ref",
+    "problem_reason",
+    "response_due_at",
+    "response_stopped_at",
+    "recovery_due_at",
+    "recovery_stopped_at",
+    "resolution_due_at",
+    "resolution_stopped_at",
+)
+_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+_WORD_RE = re.compile(r"[^\W\d_]+")
+_FILLER = frozenset(
+    "a an the is are was were be been in on at of for to with and or from by after "
+    "when while not no can cannot".split()
+)
+
+
+# --------------------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """``[since, until)`` in UTC; ``month`` is ``YYYY-MM`` when it is a calendar month."""
+
+    since: datetime
+    until: datetime
+    zone: tzinfo
+    tz_name: str
+    month: str | None = None
+
+    def previous(self) -> Period:
+        if self.month is not None:
+            year, month = (int(p) for p in self.month.split("-"))
+            year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+            return month_period(year, month, self.zone, self.tz_name)
+        length = self.until - self.since
+        return Period(self.since - length, self.since, self.zone, self.tz_name)
+
+    def label(self) -> str:
+        if self.month is not None:
+            first = date.fromisoformat(f"{self.month}-01")
+            return first.strftime("%B %Y")
+        since = self.since.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+        until = self.until.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+        return f"{since} – {until}"
+
+
+def report_zone(name: str | None, environ: Mapping[str, str] | None = None) -> tuple[tzinfo, str]:
+    """The report's zone and its name: ``--tz``, else ``TZ``, else the system zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    env = os.environ if environ is None else environ
+    if name:
+        try:
+            return ZoneInfo(name), name
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput(
+                f"--tz {name!r} is not a known time zone; use a name such as Europe/Berlin"
+            ) from None
+    candidate = (env.get("TZ") or "").lstrip(":")
+    if not candidate:
+        try:
+            link = os.readlink("/etc/localtime")
+            candidate = link.split("zoneinfo/", 1)[1] if "zoneinfo/" in link else ""
+        except OSError:
+            candidate = ""
+    if candidate:
+        try:
+            return ZoneInfo(candidate), candidate
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    from incidentctl.times import local_zone
+
+    return local_zone(env), "local"
+
+
+def month_period(year: int, month: int, zone: tzinfo, tz_name: str) -> Period:
+    """Local midnight on the 1st to local midnight on the 1st of the next month."""
+    after = (year + 1, 1) if month == 12 else (year, month + 1)
+    since = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
+    until = datetime(*after, 1, tzinfo=zone).astimezone(UTC)
+    return Period(since, until, zone, tz_name, f"{year:04d}-{month:02d}")
+
+
+def period_for(
+    *,
+    month: str | None,
+    since: str | None,
+    until: str | None,
+    zone: tzinfo,
+    tz_name: str,
+    now: datetime,
+) -> Period:
+    """The period the options name; neither ``--month`` nor ``--since``: this month."""
+    from incidentctl.times import parse_time
+
+    if month is not None and (since is not None or until is not None):
+        raise InvalidInput("give either --month or --since/--until, not both")
+    if since is None and until is not None:
+        raise InvalidInput("--until needs --since")
+    if since is not None:
+        start = parse_time(since, now=now, tz=zone)
+        end = parse_time(until, now=now, tz=zone) if until is not None else now
+        if start >= end:
+            raise InvalidInput("--since must be before --until")
+        return Period(start, end, zone, tz_name)
+    local_now = now.astimezone(zone)
+    if month is None or month in ("this", "current"):
+        return month_period(local_now.year, local_now.month, zone, tz_name)
+    if month in ("last", "previous"):
+        return month_period(local_now.year, local_now.month, zone, tz_name).previous()
+    match = _MONTH_RE.fullmatch(month.strip())
+    if match is None or not 1 <= int(match[2]) <= 12:
+        raise InvalidInput(f"--month {month!r}: use YYYY-MM (e.g. 2026-03), 'this' or 'last'")
+    return month_period(int(match[1]), int(match[2]), zone, tz_name)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class PeriodData:
+    rows: list[Any]
+    relevels: dict[int, list[tuple[datetime, int]]]
+    deliveries: dict[str, int]
+
+
+def load_period(session: Any, period: Period, within: timedelta | None = None) -> PeriodData:
+    """The incidents reported in the period, their re-levels, and the delivery counts."""
+    from sqlalchemy import select
+
+    from incidentctl.store.models import Event, Incident
+
+    incidents = Incident.__table__  # type: ignore[attr-defined]
+    events = Event.__table__  # type: ignore[attr-defined]
+    in_period = (incidents.c.reported_at >= period.since) & (incidents.c.reported_at < period.until)
+    rows = list(
+        session.execute(
+            select(*(incidents.c[name] for name in ROW_COLUMNS))
+            .where(in_period)
+            .order_by(incidents.c.id)
+        )
+    )
+    relevels: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    if rows:
+        found = session.execute(
+            select(events.c.incident_id, events.c.at, events.c.data)
+            .join(incidents, incidents.c.id == events.c.incident_id)
+            .where(in_period, events.c.kind == "relevelled")
+            .order_by(events.c.id)
+        )
+        for incident_id, at, data in found:
+            relevels[incident_id].append((at, data.get("to")))
+    return PeriodData(rows, dict(relevels), delivery_counts(session, period, relevels, within))
+
+
+def delivery_counts(
+    session: Any,
+    period: Period,
+    relevels: Mapping[int, list[tuple[datetime, int]]],
+    within: timedelta | None,
+) -> dict[str, int]:
+    """Deliveries of the period's incidents: ``sent`` (or printed), ``failed`` for good,
+    and ``late``: initial notices sent more than the policy's ``within`` after they fell
+    due (at the report, or at the k-th re-level for initial #k).
+
+    Read from the notification outbox (``deliveries``); zeros for a database without it.
+    """
+    from sqlalchemy import func, inspect, select
+
+    counts = {"sent": 0, "failed": 0, "late": 0}
+    conn = session.connection()
+    if not inspect(conn).has_table("deliveries"):
+        return counts
+    from incidentctl.store.models import Incident
+
+    incidents = Incident.__table__  # type: ignore[attr-defined]
+    deliveries = _deliveries_table(conn)
+    d = deliveries.c
+    joined = deliveries.join(incidents, incidents.c.id == d.incident_id)
+    in_period = (incidents.c.reported_at >= period.since) & (incidents.c.reported_at < period.until)
+    for status, n in session.execute(
+        select(d.status, func.count()).select_from(joined).where(in_period).group_by(d.status)
+    ):
+        if status in ("sent", "printed"):
+            counts["sent"] += n
+        elif status == "failed":
+            counts["failed"] += n
+    if within is None:
+        return counts
+    initial = session.execute(
+        select(d.incident_id, d.sequence, d.sent_at, incidents.c.reported_at)
+        .select_from(joined)
+        .where(in_period, d.notice == "initial", d.status.in_(("sent", "printed")))
+    )
+    for incident_id, sequence, sent_at, reported_at in initial:
+        moves = relevels.get(incident_id, [])
+        due = moves[sequence - 1][0] if 0 < sequence <= len(moves) else reported_at
+        if sent_at is not None and sent_at > due + within:
+            counts["late"] += 1
+    return counts
+
+
+def _deliveries_table(conn: Any) -> Any:
+    try:
+        from incidentctl.store.models import Delivery  # type: ignore[attr-defined]
+
+        return Delivery.__table__
+    except ImportError:  # an older tree: read the table as the database has it
+        from sqlalchemy import MetaData, Table
+
+        return Table("deliveries", MetaData(), autoload_with=conn)
+
+
+def load_report(rt: Any, period: Period) -> dict[str, Any]:
+    """The whole report document for ``period``, with the previous period beside it."""
+    previous_period = period.previous()
+    with rt.db.read() as session:
+        within = rt.policy.notifications.initial.within
+        current = load_period(session, period, within)
+        before = load_period(session, previous_period, within)
+    levels = list(rt.policy.levels)
+    document = summarize(current, period=period, levels=levels, now=rt.now)
+    earlier = summarize(before, period=previous_period, levels=levels, now=rt.now)
+    document["previous"] = compare(document, earlier)
+    return document
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def title_key(title: str) -> str:
+    """What two titles must share to count as the same incident recurring."""
+    words = {w for w in _WORD_RE.findall(title.casefold()) if w not in _FILLER}
+    return " ".join(sorted(words)) or title.casefold().strip()
+
+
+def _stats(values: Sequence[float]) -> dict[str, Any]:
+    if not values:
+        return {"count": 0, "mean_s": None, "median_s": None, "p90_s": None}
+    ordered = sorted(values)
+    p90 = ordered[math.ceil(0.9 * len(ordered)) - 1]
+    return {
+        "count": len(ordered),
+        "mean_s": round(statistics.fmean(ordered), 1),
+        "median_s": round(statistics.median(ordered), 1),
+        "p90_s": round(p90, 1),
+    }
+
+
+def _attainment(met: int, breached: int) -> float | None:
+    return round(100 * met / (met + breached), 1) if met + breached else None
+
+
+def _start(row: Any, clock: str) -> datetime:
+    start: datetime = row.occurred_at if clock == "recovery" else row.reported_at
+    return start
+
+
+def summarize(
+    data: PeriodData, *, period: Period, levels: Iterable[int], now: datetime
+) -> dict[str, Any]:
+    """The report's figures over ``data`` (pure: no database, no clock)."""
+    rows = data.rows
+    level_keys = sorted({*levels, *(row.level for row in rows)})
+    by_level = Counter(str(row.level) for row in rows)
+    by_service = Counter(row.service for row in rows)
+    by_channel = Counter(row.channel for row in rows)
+    by_status = Counter(row.status for row in rows)
+    zone = period.zone
+    by_day = Counter(row.reported_at.astimezone(zone).date().isoformat() for row in rows)
+
+    sla = {
+        str(level): {
+            clock: {"met": 0, "breached": 0, "running": 0, "attainment": None} for clock in CLOCKS
+        }
+        for level in level_keys
+    }
+    spans: dict[str, list[float]] = {clock: [] for clock in CLOCKS}
+    breaches: list[dict[str, Any]] = []
+    transferred: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    relevelled: list[dict[str, Any]] = []
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for row in rows:
+        for clock in CLOCKS:
+            due = getattr(row, f"{clock}_due_at")
+            stopped = getattr(row, f"{clock}_stopped_at")
+            state = clock_state(due, stopped, now)
+            sla[str(row.level)][clock][state] += 1
+            if stopped is not None:
+                spans[clock].append((stopped - _start(row, clock)).total_seconds())
+            if state == "breached":
+                breaches.append(
+                    {
+                        "id": row.id,
+                        "title": row.title,
+                        "service": row.service,
+                        "level": row.level,
+                        "clock": clock,
+                        "due_at": to_rfc3339(due),
+                        "stopped_at": to_rfc3339(stopped) if stopped else None,
+                        "late_s": int(((stopped or now) - due).total_seconds()),
+                    }
+                )
+        if row.transferred_at is not None:
+            transferred.append(
+                {
+                    "id": row.id,
+                    "title": row.title,
+                    "service": row.service,
+                    "level": row.level,
+                    "transferred_at": to_rfc3339(row.transferred_at),
+                    "assignee": row.assignee,
+                }
+            )
+        if row.problem_ref:
+            problems.append(
+                {
+                    "id": row.id,
+                    "title": row.title,
+                    "service": row.service,
+                    "level": row.level,
+                    "ref": row.problem_ref,
+                    "reason": row.problem_reason,
+                }
+            )
+        moves = data.relevels.get(row.id)
+        if moves:
+            relevelled.append(
+                {
+                    "id": row.id,
+                    "title": row.title,
+                    "service": row.service,
+                    "from": row.opened_level,
+                    "to": row.level,
+                    "relevels": len(moves),
+                    "last_at": to_rfc3339(moves[-1][0]),
+                }
+            )
+        groups[(row.service, title_key(row.title))].append(row)
+    for per_clock in sla.values():
+        for verdicts in per_clock.values():
+            verdicts["attainment"] = _attainment(verdicts["met"], verdicts["breached"])
+
+    recurring = [
+        {
+            "service": service,
+            "title": members[0].title,
+            "count": len(members),
+            "ids": [m.id for m in members],
+        }
+        for (service, _), members in groups.items()
+        if len(members) >= 2
+    ]
+    recurring.sort(key=lambda g: (-g["count"], g["service"], g["ids"][0]))
+
+    return {
+        "since": to_rfc3339(period.since),
+        "until": to_rfc3339(period.until),
+        "tz": period.tz_name,
+        "month": period.month,
+        "total": len(rows),
+        "by_level": {key: by_level.get(key, 0) for key in map(str, level_keys)},
+        "by_service": dict(sorted(by_service.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "by_channel": {
+            **{c: by_channel.get(c, 0) for c in CHANNELS},
+            **{c: n for c, n in sorted(by_channel.items()) if c not in CHANNELS},
+        },
+        "by_status": {s: by_status.get(s, 0) for s in STATUSES},
+        "by_day": _days(period, by_day),
+        "sla": sla,
+        "durations": {clock: _stats(spans[clock]) for clock in CLOCKS},
+        "breaches": breaches,
+        "transferred": transferred,
+        "problems": problems,
+        "relevelled": relevelled,
+        "recurring": recurring,
+        "deliveries": dict(data.deliveries),
+    }
+
+
+def _days(period: Period, counts: Counter[str]) -> dict[str, int]:
+    """Incidents per local day, every day of the period listed (for the charts)."""
+    first = period.since.astimezone(period.zone).date()
+    last = (period.until - timedelta(microseconds=1)).astimezone(period.zone).date()
+    if (last - first).days > 400:  # a long custom period: only the days with incidents
+        return dict(sorted(counts.items()))
+    days = {}
+    day = first
+    while day <= last:
+        days[day.isoformat()] = counts.get(day.isoformat(), 0)
+        day += timedelta(days=1)
+    return days
+
+
+_COUNTED = ("breaches", "transferred", "problems", "relevelled", "recurring")
+
+
+def compare(current: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:
+    """The previous period's figures (lists as counts) and this period's change against it."""
+
+    def diff(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round(a - b, 1)
+
+    before = {
+        "since": earlier["since"],
+        "until": earlier["until"],
+        "month": earlier["month"],
+        "total": earlier["total"],
+        "by_level": earlier["by_level"],
+        "by_status": earlier["by_status"],
+        "sla": earlier["sla"],
+        "durations": earlier["durations"],
+        **{name: len(earlier[name]) for name in _COUNTED},
+        "deliveries": earlier["deliveries"],
+    }
+    total, total_before = current["total"], earlier["total"]
+    before["change"] = {
+        "total": total - total_before,
+        "total_pct": round(100 * (total - total_before) / total_before, 1)
+        if total_before
+        else None,
+        **{name: len(current[name]) - len(earlier[name]) for name in _COUNTED},
+        "attainment": {
+            level: {
+                clock: diff(
+                    verdicts["attainment"],
+                    earlier["sla"].get(level, {}).get(clock, {}).get("attainment"),
+                )
+                for clock, verdicts in per_clock.items()
+            }
+            for level, per_clock in current["sla"].items()
+        },
+        "durations": {
+            clock: {
+                key: diff(stats[key], earlier["durations"][clock][key])
+                for key in ("mean_s", "median_s", "p90_s")
+            }
+            for clock, stats in current["durations"].items()
+        },
+        "deliveries": {
+            key: value - earlier["deliveries"].get(key, 0)
+            for key, value in current["deliveries"].items()
+        },
+    }
+    return before
