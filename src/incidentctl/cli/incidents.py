@@ -3,6 +3,7 @@ recover, resolve, approve, close, reopen, problem."""
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from typing import Annotated
 
@@ -164,23 +165,43 @@ def list_(
         render.print_incidents(incidents, rt.now)
 
 
+class ShowFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
 @app.command("show")
-def show(ctx: typer.Context, incident_id: IdArgument, as_json: JsonOption = False) -> None:
+def show(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    format_: Annotated[
+        ShowFormat,
+        typer.Option("--format", help="Output format; markdown is the major-incident review."),
+    ] = ShowFormat.table,
+    as_json: JsonOption = False,
+) -> None:
     """Show an incident: its clocks, its timeline and its deliveries.
 
     Example:
 
         incidentctl show 42 --json | jq .sla
+
+        incidentctl show 42 --format markdown > review-42.md
     """
     from incidentctl import handling, render
 
     rt = runtime(ctx)
     record = handling.get(rt, incident_id)
-    if as_json:
+    if as_json or format_ is ShowFormat.json:
         document = render.incident_document(record.incident, rt.now)
         document["events"] = [render.event_document(e) for e in record.events]
         document["deliveries"] = [d.document() for d in record.deliveries]
         render.write_json(document)
+    elif format_ is ShowFormat.markdown:
+        from incidentctl.review import review_markdown
+
+        sys.stdout.write(review_markdown(record, rt.policy, rt.now))
     else:
         render.print_record(record, rt.now)
 
