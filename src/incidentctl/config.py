@@ -72,6 +72,9 @@ CHANNELS: tuple[Channel, ...] = ("email", "sms", "phone")
 
 # Recipient tokens in notification rules that name roles rather than contacts.
 ROLE_TOKENS = ("service_owner", "om_team", "rd_leader", "incident_managers")
+# Tokens that name a person of the incident itself: resolved when the notice is sent
+# (a contact of that name, else the reporter's own contact), so not checked here.
+INCIDENT_TOKENS = ("assignee", "reporter")
 
 # Config keys that would hold a literal secret.
 _SECRET_KEY_RE = re.compile(r"password|passwd|secret|token|api[-_]?key", re.IGNORECASE)
@@ -486,6 +489,8 @@ def recipient_problems(policy: Policy) -> list[str]:
         rule: NoticeRule = getattr(policy.notifications, notice)
         for channel in CHANNELS:
             for token in rule.recipients(channel):
+                if token in INCIDENT_TOKENS:
+                    continue
                 for service in policy.services:
                     for name in policy.resolve(token, service):
                         if (notice, channel, name) in seen:

@@ -128,6 +128,10 @@ def refresh(session: Session, rt: Runtime, incident: Incident) -> None:
     incident.deadline_at = None if incident.closed_at else deadline(clocks.values())
     incident.status = lifecycle.derive_status(incident)
     incident.updated_at = rt.now
+    # When the next notification falls due: the escalate pass finds work by this index.
+    from incidentctl.notify.outbox import notify_at_after_change
+
+    incident.notify_at = notify_at_after_change(session, rt.policy, incident, events, now=rt.now)
 
 
 def open_incident(

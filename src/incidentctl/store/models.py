@@ -1,11 +1,12 @@
-"""The tables: incidents (current facts plus indexed due times) and the append-only event log."""
+"""The tables: incidents (current facts plus indexed due times), the append-only event log
+and the notification outbox (deliveries)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from incidentctl.store.types import UTCDateTime
@@ -57,6 +58,9 @@ class Incident(IncidentBase, table=True):
     resolution_stopped_at: datetime | None = _time()
     # Earliest due time among the clocks still running: the board's order, `--overdue`.
     deadline_at: datetime | None = _time(index=True)
+    # When the next notification falls due (the outbox's "what is due at T"): kept
+    # current by handling.refresh() and by each escalate pass; None: nothing to send.
+    notify_at: datetime | None = _time(index=True)
 
 
 class Event(SQLModel, table=True):
@@ -72,3 +76,63 @@ class Event(SQLModel, table=True):
     recorded_at: datetime = _time(nullable=False)
     actor: str
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """One message of one notice to one recipient on one channel: the outbox row.
+
+    Recorded before it is sent, claimed with a lease (``lease_owner``/``lease_until``)
+    by the process that sends it, and updated with the result.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint(
+            "incident_id", "notice", "sequence", "channel", "recipient",
+            name="uq_deliveries_key",
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    incident_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False)
+    )
+    notice: str
+    sequence: int = 0
+    channel: str
+    recipient: str  # contact name(s): part of the key
+    address: str | None = None  # where it goes: email address(es) or phone number
+    cc: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str
+    text: str
+    status: str = "pending"  # pending, retry, sent, printed, failed
+    attempts: int = 0
+    created_at: datetime = _time(nullable=False)
+    # When to (re)try; None once it is sent or has failed for good.
+    next_attempt_at: datetime | None = _time(index=True)
+    lease_owner: str | None = None
+    lease_until: datetime | None = _time()
+    sent_at: datetime | None = _time()
+    error: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        """The delivery as ``show --json`` prints it."""
+        from incidentctl.times import to_rfc3339
+
+        def stamp(value: datetime | None) -> str | None:
+            return to_rfc3339(value) if value else None
+
+        return {
+            "notice": self.notice,
+            "sequence": self.sequence,
+            "channel": self.channel,
+            "recipient": self.recipient,
+            "to": self.address,
+            "cc": list(self.cc or []),
+            "status": self.status,
+            "attempts": self.attempts,
+            "created_at": stamp(self.created_at),
+            "sent_at": stamp(self.sent_at),
+            "next_attempt_at": stamp(self.next_attempt_at),
+            "error": self.error,
+        }

@@ -1,0 +1,284 @@
+"""Transports: send one message, say whether it was sent, should be retried, or failed.
+
+Every transport has a timeout and reports instead of raising: ``Result.sent``,
+``Result.retry(why)`` (transient: the outbox tries again later) or
+``Result.failed(why)`` (permanent: recorded and reported, never retried).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import IO, Literal
+
+from incidentctl.config import (
+    CommandTransport,
+    PrintTransport,
+    SmtpTransport,
+    Transport,
+    WebhookTransport,
+)
+
+Outcome = Literal["sent", "printed", "retry", "failed"]
+
+# sysexits.h: "temporary failure, try again later" (what an MTA's delivery agent says).
+EX_TEMPFAIL = 75
+
+
+@dataclass(frozen=True)
+class Message:
+    """One delivery as a transport sees it."""
+
+    channel: str
+    to: str  # address(es): "a@x, b@x" for email, a phone number for sms / phone
+    cc: tuple[str, ...]
+    subject: str
+    text: str
+    incident: int
+    notice: str
+    key: str  # unique per delivery: lets a provider drop a repeat
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    error: str | None = None
+
+    @classmethod
+    def retry(cls, why: str) -> Result:
+        return cls("retry", why)
+
+    @classmethod
+    def failed(cls, why: str) -> Result:
+        return cls("failed", why)
+
+
+SENT = Result("sent")
+PRINTED = Result("printed")
+
+
+def send(
+    transport: Transport | None,
+    message: Message,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    stdout: IO[str] | None = None,
+) -> Result:
+    """Send ``message`` with ``transport`` (None: print it)."""
+    if transport is None or isinstance(transport, PrintTransport):
+        return send_print(message, stdout or sys.stdout)
+    if isinstance(transport, SmtpTransport):
+        return send_smtp(transport, message, environ)
+    if isinstance(transport, WebhookTransport):
+        return send_webhook(transport, message, environ)
+    if isinstance(transport, CommandTransport):
+        return send_command(transport, message, environ)
+    return Result.failed(f"unknown transport {type(transport).__name__}")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- print
+
+
+def send_print(message: Message, stream: IO[str]) -> Result:
+    from incidentctl.render import literal
+
+    cc = f"\ncc: {', '.join(message.cc)}" if message.cc else ""
+    stream.write(
+        f"--- {message.channel} to {literal(message.to)}{literal(cc)}\n{literal(message.text)}\n"
+    )
+    stream.flush()
+    return PRINTED
+
+
+# --------------------------------------------------------------------------- smtp
+
+
+def email_message(sender: str, message: Message) -> EmailMessage:
+    """The email for a notice: To and Cc as the policy says, and the X-Incidentctl headers."""
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.to
+    if message.cc:
+        email["Cc"] = ", ".join(message.cc)
+    email["Subject"] = message.subject
+    email["Date"] = formatdate(localtime=False, usegmt=True)
+    email["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    email["X-Incidentctl-Incident"] = str(message.incident)
+    email["X-Incidentctl-Notice"] = message.notice
+    email["X-Incidentctl-Key"] = message.key
+    email.set_content(message.text)
+    return email
+
+
+def send_smtp(config: SmtpTransport, message: Message, environ: Mapping[str, str]) -> Result:
+    timeout = config.timeout.total_seconds()
+    password = environ.get(config.password_env) if config.password_env else None
+    if config.password_env and password is None:
+        return Result.retry(f"environment variable {config.password_env} is not set")
+    email = email_message(config.from_, message)
+    recipients = [a.strip() for a in message.to.split(",") if a.strip()] + list(message.cc)
+    where = f"{config.host}:{config.port}"
+    try:
+        client: smtplib.SMTP
+        if config.security == "ssl":
+            client = smtplib.SMTP_SSL(
+                config.host, config.port, timeout=timeout, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(config.host, config.port, timeout=timeout)
+        with client:
+            if config.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if config.username and password is not None:
+                client.login(config.username, password)
+            refused = client.send_message(email, from_addr=config.from_, to_addrs=recipients)
+    except smtplib.SMTPRecipientsRefused as exc:
+        return _smtp_refusal(exc.recipients, where)
+    except smtplib.SMTPAuthenticationError as exc:
+        # Usually a wrong or rotated password: retried, so fixing it loses nothing.
+        return Result.retry(f"SMTP {where}: login refused: {exc.smtp_code} {_text(exc.smtp_error)}")
+    except smtplib.SMTPResponseException as exc:
+        what = f"SMTP {where}: {exc.smtp_code} {_text(exc.smtp_error)}"
+        return Result.failed(what) if 500 <= exc.smtp_code < 600 else Result.retry(what)
+    except (smtplib.SMTPException, OSError) as exc:  # connection refused, timeout, TLS
+        return Result.retry(f"SMTP {where}: {_describe(exc)}")
+    if refused:
+        # Accepted for some recipients: the message went out; note who was refused.
+        return Result("sent", "refused: " + ", ".join(sorted(refused)))
+    return SENT
+
+
+def _smtp_refusal(recipients: Mapping[str, tuple[int, bytes]], where: str) -> Result:
+    codes = {address: code for address, (code, _) in recipients.items()}
+    detail = ", ".join(
+        f"{address}: {code} {_text(reply)}" for address, (code, reply) in recipients.items()
+    )
+    what = f"SMTP {where}: every recipient refused ({detail})"
+    if all(500 <= code < 600 for code in codes.values()):
+        return Result.failed(what)
+    return Result.retry(what)
+
+
+def _text(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+# --------------------------------------------------------------------------- webhook
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect would turn the POST into a GET and lose the body: report it instead."""
+
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+
+def webhook_body(message: Message) -> dict[str, object]:
+    """The JSON body of SPEC §4."""
+    return {
+        "channel": message.channel,
+        "to": message.to,
+        "text": message.text,
+        "incident": message.incident,
+        "notice": message.notice,
+        "key": message.key,
+    }
+
+
+def send_webhook(config: WebhookTransport, message: Message, environ: Mapping[str, str]) -> Result:
+    headers = {"Content-Type": "application/json", "User-Agent": "incidentctl"}
+    headers.update(config.headers)
+    for name, variable in config.headers_env.items():
+        value = environ.get(variable)
+        if value is None:
+            return Result.retry(f"environment variable {variable} (header {name}) is not set")
+        headers[name] = value
+    body = json.dumps(webhook_body(message), ensure_ascii=False).encode("utf-8")
+    request = urllib.request.Request(config.url, data=body, headers=headers, method="POST")
+    opener = urllib.request.build_opener(_NoRedirect)
+    where = _safe_url(config.url)
+    try:
+        with opener.open(request, timeout=config.timeout.total_seconds()) as response:
+            response.read(65536)
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        exc.close()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        said = _describe(reason) if isinstance(reason, BaseException) else str(reason)
+        return Result.retry(f"POST {where}: {said}")
+    if 200 <= status < 300:
+        return SENT
+    what = f"POST {where}: HTTP {status}"
+    if status == 429 or status >= 500 or status == 408:
+        return Result.retry(what)
+    return Result.failed(what)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its query string (which may carry a token)."""
+    return url.split("?", 1)[0]
+
+
+# --------------------------------------------------------------------------- command
+
+
+def command_environment(message: Message, environ: Mapping[str, str]) -> dict[str, str]:
+    """The parent's environment without its INCIDENTCTL_* variables, plus the fields."""
+    env = {k: v for k, v in environ.items() if not k.startswith("INCIDENTCTL_")}
+    env.update(
+        INCIDENTCTL_CHANNEL=message.channel,
+        INCIDENTCTL_TO=message.to,
+        INCIDENTCTL_CC=", ".join(message.cc),
+        INCIDENTCTL_SUBJECT=message.subject,
+        INCIDENTCTL_INCIDENT=str(message.incident),
+        INCIDENTCTL_NOTICE=message.notice,
+        INCIDENTCTL_KEY=message.key,
+    )
+    return env
+
+
+def send_command(config: CommandTransport, message: Message, environ: Mapping[str, str]) -> Result:
+    argv = list(config.argv)
+    try:
+        done = subprocess.run(  # never through a shell
+            argv,
+            input=message.text.encode("utf-8"),
+            env=command_environment(message, environ),
+            capture_output=True,
+            timeout=config.timeout.total_seconds(),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Result.retry(f"{argv[0]}: timed out after {config.timeout.total_seconds():g}s")
+    except OSError as exc:
+        return Result.retry(f"{argv[0]}: cannot run: {exc.strerror or exc}")
+    if done.returncode == 0:
+        return SENT
+    said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    detail = f": {said[-1][:200]}" if said else ""
+    if done.returncode < 0:
+        return Result.retry(f"{argv[0]}: killed by signal {-done.returncode}{detail}")
+    what = f"{argv[0]}: exit {done.returncode}{detail}"
+    return Result.retry(what) if done.returncode == EX_TEMPFAIL else Result.failed(what)
