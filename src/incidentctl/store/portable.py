@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from incidentctl.errors import InvalidInput
 from incidentctl.policy import lifecycle
-from incidentctl.policy.clocks import CLOCKS, compute_clocks, deadline
+from incidentctl.policy.clocks import CLOCKS, IncidentFacts, compute_clocks, deadline
 from incidentctl.store.engine import Database
 from incidentctl.store.models import Event, Incident
 from incidentctl.times import to_rfc3339
@@ -92,6 +92,8 @@ _ALLOWED = frozenset(
     )
 )
 _EVENT_KEYS = frozenset(("id", "kind", "at", "recorded_at", "actor", "data"))
+# Every column present, so rows can be read with one itemgetter.
+_EMPTY_ROW: dict[str, Any] = {c.name: None for c in INCIDENTS.columns}
 
 
 # --------------------------------------------------------------------------- export
@@ -181,6 +183,7 @@ def import_lines(
             conn.execute(text("LOCK TABLE incidents, events IN EXCLUSIVE MODE"))
         next_incident = (conn.execute(select(func.max(INCIDENTS.c.id))).scalar() or 0) + 1
         next_event = (conn.execute(select(func.max(EVENTS.c.id))).scalar() or 0) + 1
+        bulk = _BulkInsert(conn)
         batch: list[_Parsed] = []
         for parsed in reader.parse(lines):
             if parsed.incident["id"] is None:
@@ -195,10 +198,10 @@ def import_lines(
             summary.incidents += 1
             summary.events += len(parsed.events)
             if len(batch) >= IMPORT_BATCH:
-                _insert(conn, batch)
+                _insert(bulk, batch)
                 batch = []
         if batch:
-            _insert(conn, batch)
+            _insert(bulk, batch)
         summary.derived = reader.derived
         if dry_run:
             session.rollback()
@@ -214,15 +217,88 @@ def import_lines(
     return summary
 
 
-def _insert(conn: Connection, batch: list[_Parsed]) -> None:
+class _BulkInsert:
+    """``executemany`` straight to the driver, values already in the stored form.
+
+    SQLAlchemy's per-value bind processing (the UTC type, JSON) cost more than the
+    inserts themselves, so the values are prepared here once: on SQLite a naive UTC
+    time in SQLAlchemy's own text form (so range queries compare alike) and JSON text;
+    on PostgreSQL aware times and ``Json``. Engine-specific, hence in the store.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        from sqlalchemy import JSON
+
+        from incidentctl.store.types import UTCDateTime
+
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self.statements: dict[str, str] = {}
+        self.columns: dict[str, list[str]] = {}
+        self.times: dict[str, list[int]] = {}
+        self.documents: dict[str, list[int]] = {}
+        for table in (INCIDENTS, EVENTS):
+            names = [c.name for c in table.columns]
+            self.columns[table.name] = names
+            self.times[table.name] = [
+                i for i, c in enumerate(table.columns) if isinstance(c.type, UTCDateTime)
+            ]
+            self.documents[table.name] = [
+                i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)
+            ]
+            self.statements[table.name] = (
+                f"INSERT INTO {table.name} ({', '.join(names)}) "
+                f"VALUES ({', '.join([mark] * len(names))})"
+            )
+        if self.sqlite:
+            # A big page cache keeps the index updates of a large import in memory.
+            conn.exec_driver_sql("PRAGMA cache_size=-262144")
+            self.document: Any = json.dumps
+        else:
+            from psycopg.types.json import Json
+
+            self.document = Json
+
+    def rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        from operator import itemgetter
+
+        values_of = itemgetter(*self.columns[table])
+        times = self.times[table] if self.sqlite else []
+        documents = self.documents[table]
+        document = self.document
+        # One time object is shared by a milestone, its event and the clock it stops:
+        # convert each once. Keyed by id(), safe while ``rows`` keeps the objects alive.
+        texts: dict[int, str] = {}
+        values = []
+        for row in rows:
+            record = list(values_of(row))
+            for i in times:
+                moment = record[i]
+                if moment is not None:
+                    text = texts.get(id(moment))
+                    if text is None:
+                        # SQLAlchemy's SQLite DATETIME text, so range queries compare
+                        # alike (isoformat: strftime is ten times slower)
+                        utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+                        text = texts[id(moment)] = utc.isoformat(" ", "microseconds")[:26]
+                    record[i] = text
+            for i in documents:
+                record[i] = document(record[i])
+            values.append(tuple(record))
+        self.conn.exec_driver_sql(self.statements[table], values)
+
+
+def _insert(bulk: _BulkInsert, batch: list[_Parsed]) -> None:
     """One savepoint per batch, so a clash can be traced to its line and reported."""
+    conn = bulk.conn
     incidents = [p.incident for p in batch]
     events = [e for p in batch for e in p.events]
     savepoint = conn.begin_nested()
     try:
-        conn.execute(insert(INCIDENTS), incidents)
+        bulk.rows("incidents", incidents)
         if events:
-            conn.execute(insert(EVENTS), events)
+            bulk.rows("events", events)
     except IntegrityError as exc:
         savepoint.rollback()
         raise InvalidInput(_clash(conn, batch, exc)) from None
@@ -265,6 +341,7 @@ class _LineReader:
         self.levels: Mapping[int, Any] = policy.levels
         self.relevel: str = policy.relevel
         self.schedules = "notify_at" in INCIDENTS.c
+        self.schedule_cache: dict[tuple[int, str], Any] = {}
         self.now = now
         self.actor = actor
         self.derived = 0
@@ -290,7 +367,8 @@ class _LineReader:
         unknown = sorted(set(obj) - _ALLOWED)
         if unknown:
             raise _Refused(f"unknown field {unknown[0]!r}")
-        row: dict[str, Any] = {"id": _positive_int(obj.get("id"), "id")}
+        row: dict[str, Any] = dict(_EMPTY_ROW)
+        row["id"] = _positive_int(obj.get("id"), "id")
         for name in _TEXT_FIELDS:
             value = obj.get(name)
             if not isinstance(value, str) or not value.strip():
@@ -331,7 +409,7 @@ class _LineReader:
             events = self.derive_timeline(row)
             self.derived += 1
         self.check_milestones(row)
-        self.finish(row, events)
+        self.finish(row, events, derived=not raw_events)
         status = obj.get("status")
         if status is not None and status != row["status"]:
             raise _Refused(
@@ -457,19 +535,32 @@ class _LineReader:
         events.sort(key=lambda e: e["at"])  # stable: ties keep the lifecycle order
         return events
 
-    def finish(self, row: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    def finish(self, row: dict[str, Any], events: list[dict[str, Any]], derived: bool) -> None:
         """The derived columns: clocks, deadline and status, from the pure policy."""
         from incidentctl.handling import facts_of
 
-        # Positions, not ids, order same-time re-levels: ids may not be chosen yet.
-        timeline = [SimpleNamespace(**{**e, "id": i}) for i, e in enumerate(events)]
-        facts = facts_of(SimpleNamespace(**row), timeline)  # type: ignore[arg-type]
+        if derived:
+            # The milestones are the facts (no re-levels), without replaying the events.
+            facts = IncidentFacts(
+                level=row["level"],
+                reported_at=row["reported_at"],
+                occurred_at=row["occurred_at"],
+                acknowledged_at=row["acknowledged_at"],
+                transferred_at=row["transferred_at"],
+                recovered_at=row["recovered_at"],
+                resolved_at=row["resolved_at"],
+            )
+            timeline: list[Any] = []
+        else:
+            # Positions, not ids, order same-time re-levels: ids may not be chosen yet.
+            timeline = [SimpleNamespace(**{**e, "id": i}) for i, e in enumerate(events)]
+            facts = facts_of(SimpleNamespace(**row), timeline)  # type: ignore[arg-type]
         clocks = compute_clocks(facts, levels=self.levels, relevel=self.relevel, now=self.now)
         for name in CLOCKS:
             row[f"{name}_due_at"] = clocks[name].due_at
             row[f"{name}_stopped_at"] = clocks[name].stopped_at
         row["deadline_at"] = None if row["closed_at"] else deadline(clocks.values())
-        row["status"] = lifecycle.derive_status(SimpleNamespace(**row))  # type: ignore[arg-type]
+        row["status"] = lifecycle.derive_status(_View(row))  # type: ignore[arg-type]
         row["updated_at"] = self.now
         if self.schedules:
             row["notify_at"] = self.notify_at(row, timeline)
@@ -483,8 +574,12 @@ class _LineReader:
         from incidentctl.notify.outbox import notice_facts, schedule_of
         from incidentctl.policy.notices import next_notice_at
 
-        incident = SimpleNamespace(**row)
-        schedule = schedule_of(self.policy, incident)
+        incident = _View(row)
+        # The schedule depends on the level and the service's recipients only.
+        key = (row["level"], row["service"])
+        schedule = self.schedule_cache.get(key)
+        if schedule is None:
+            schedule = self.schedule_cache[key] = schedule_of(self.policy, incident)
         if not schedule.notify:
             return None
         return next_notice_at(notice_facts(incident, timeline), schedule, now=self.now, sent=())
@@ -516,10 +611,26 @@ class _LineReader:
             ) from None
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise _Refused(f"{name}: {value!r} has no offset (write Z or +08:00)")
-        parsed = parsed.astimezone(UTC)
+        if parsed.tzinfo is not UTC:
+            parsed = parsed.astimezone(UTC)
         if parsed > self.now:
             raise _Refused(f"{name}: {value} is in the future (now is {to_rfc3339(self.now)})")
         return parsed
+
+
+class _View:
+    """A row dict read as attributes, for the pure functions that take an incident."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._row[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def _or(value: Any, default: Any) -> Any:
