@@ -482,3 +482,62 @@ def test_open_incidents_from_before_schema_0002_are_notified_after_the_upgrade(
         (1, "initial", c, "printed") for c in ("email", "phone", "sms")
     ]
     assert escalate(cli, 2)["deliveries"] == []
+
+
+def test_watch_stopped_mid_send_gives_back_its_claim(
+    cli, db_url, tmp_path, silent_port, http_server
+):
+    write_policy(
+        tmp_path,
+        {"sms": {"type": "webhook", "url": f"http://127.0.0.1:{silent_port}/", "timeout": "30s"}},
+    )
+    cli("open", "Checkout fails", "--level", "2", "--service", "payments", now=at(0))
+    env = _env(cli.db, tmp_path, at(1))
+    watch = subprocess.Popen(
+        [*INCIDENTCTL, "watch"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = ""
+        while "printed  #1 initial email" not in line:
+            line = watch.stdout.readline()  # type: ignore[union-attr]
+            assert line or watch.poll() is None
+        time.sleep(0.5)  # now waiting on the silent server for the sms
+        stopped = time.monotonic()
+        watch.send_signal(signal.SIGTERM)
+        watch.wait(timeout=10)
+        assert time.monotonic() - stopped < 2 and watch.returncode == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    # Given back at once, with the phone call it had not reached: the next pass, at the
+    # same moment, sends both.
+    write_policy(tmp_path, {"sms": {"type": "webhook", "url": http_server.url("/sms")}})
+    assert summary(escalate(cli, 1)) == [
+        (1, "initial", "phone", "printed"),
+        (1, "initial", "sms", "sent"),
+    ]
+    assert [b["notice"] for b in http_server.bodies("/sms")] == ["initial"]
+
+
+def test_messages_read_well_and_say_how_late_or_overdue(cli):
+    cli(
+        "open",
+        "Checkout\x1b[31m fails",
+        "--level",
+        "1",
+        "--service",
+        "payments",
+        "--at",
+        at(0),
+        now=at(45),
+    )
+    text = cli("escalate", now=at(45)).stdout
+    initial = text.split("--- sms to +8613800000001\n", 1)[1].split("\n---", 1)[0]
+    assert initial.splitlines()[:3] == [
+        "[NEW] Incident #1 L1 Major · payments",
+        "Checkout [31m fails",  # no control byte reaches a phone or a terminal
+        "Reported 2026-11-25 03:00 UTC.",
+    ]
+    assert "This notice is late by 15m." in initial
+    assert "Response overdue by 35m (due 2026-11-25 03:10 UTC)." in initial
+    assert "Response overdue by 35m: was due 2026-11-25 03:10 UTC (10m target)." in text
