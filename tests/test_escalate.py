@@ -541,3 +541,38 @@ def test_messages_read_well_and_say_how_late_or_overdue(cli):
     assert "This notice is late by 15m." in initial
     assert "Response overdue by 35m (due 2026-11-25 03:10 UTC)." in initial
     assert "Response overdue by 35m: was due 2026-11-25 03:10 UTC (10m target)." in text
+
+
+def test_watch_outlives_a_locked_database_and_sends_once_it_is_free(tmp_path, monkeypatch):
+    import sqlite3
+
+    from conftest import Cli
+
+    path = tmp_path / "watched.db"
+    cli = Cli(str(path), monkeypatch)
+    cli("open", "Checkout fails", "--level", "2", "--service", "payments", now=at(0))
+    write_policy(tmp_path)
+    lock = sqlite3.connect(path, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    env = {**_env(str(path), tmp_path, at(1)), "INCIDENTCTL_BUSY_TIMEOUT_MS": "300"}
+    watch = subprocess.Popen(
+        [*INCIDENTCTL, "watch", "--interval", "1s"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        complaint = watch.stderr.readline()  # type: ignore[union-attr]
+        assert "locked" in complaint, complaint
+        assert watch.poll() is None  # still watching
+        lock.execute("ROLLBACK")
+        lines = [watch.stdout.readline() for _ in range(10)]  # type: ignore[union-attr]
+        assert "printed  #1 initial email chen.jie@example.com (cc om-team@example.com)\n" in lines
+        watch.send_signal(signal.SIGTERM)
+        watch.wait(timeout=10)
+        assert watch.returncode == 0
+    finally:
+        lock.close()
+        if watch.poll() is None:
+            watch.kill()

@@ -122,7 +122,8 @@ def watch(
     import threading
     import time
 
-    from incidentctl.errors import ExitStatus, InvalidInput
+    from incidentctl.cli import report_error
+    from incidentctl.errors import DatabaseUnavailable, ExitStatus, InvalidInput
     from incidentctl.notify.escalation import Interrupted
     from incidentctl.times import parse_duration, utc_now
 
@@ -165,16 +166,23 @@ def watch(
                 elif not as_json:
                     print(attempt_line(attempt), flush=True)
 
-            last = _pass(
-                rt,
-                now=utc_now(rt.environ),
-                dry_run=dry_run,
-                as_json=as_json,
-                on_attempt=show,
-                stopping=stop.is_set,
-                sending=sending,
-            )
-            if as_json:
+            try:
+                last = _pass(
+                    rt,
+                    now=utc_now(rt.environ),
+                    dry_run=dry_run,
+                    as_json=as_json,
+                    on_attempt=show,
+                    stopping=stop.is_set,
+                    sending=sending,
+                )
+            except DatabaseUnavailable as exc:
+                if once:
+                    raise
+                # A database restart must not end the watch: say so, try again next time.
+                report_error(exc.code, exc.message, as_json=as_json)
+                last = None
+            if as_json and last is not None:
                 from incidentctl import render
 
                 print(render.dumps(last.document(), indent=None), flush=True)
