@@ -24,7 +24,7 @@ import math
 import os
 import re
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, namedtuple
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -65,6 +65,7 @@ ROW_COLUMNS = (
     "resolution_due_at",
     "resolution_stopped_at",
 )
+IncidentRow = namedtuple("IncidentRow", ROW_COLUMNS)  # type: ignore[misc]
 _MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
 _WORD_RE = re.compile(r"[^\W\d_]+")
 _FILLER = frozenset(
@@ -192,13 +193,14 @@ def load_period(session: Any, period: Period, within: timedelta | None = None) -
     incidents = Incident.__table__  # type: ignore[attr-defined]
     events = Event.__table__  # type: ignore[attr-defined]
     in_period = (incidents.c.reported_at >= period.since) & (incidents.c.reported_at < period.until)
-    rows = list(
-        session.execute(
+    rows = [
+        IncidentRow._make(row)
+        for row in session.execute(
             select(*(incidents.c[name] for name in ROW_COLUMNS))
             .where(in_period)
             .order_by(incidents.c.id)
         )
-    )
+    ]
     relevels: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
     if rows:
         found = session.execute(
@@ -279,7 +281,9 @@ def load_report(rt: Any, period: Period) -> dict[str, Any]:
         before = load_period(session, previous_period, within)
     levels = list(rt.policy.levels)
     document = summarize(current, period=period, levels=levels, now=rt.now)
-    earlier = summarize(before, period=previous_period, levels=levels, now=rt.now)
+    earlier = summarize(
+        before, period=previous_period, levels=levels, now=rt.now, detail=False
+    )
     document["previous"] = compare(document, earlier)
     return document
 
@@ -315,10 +319,25 @@ def _start(row: Any, clock: str) -> datetime:
     return start
 
 
+def _z(moment: datetime) -> str:
+    """``to_rfc3339`` for the UTC times read from the store (isoformat: strftime is slow)."""
+    if moment.tzinfo is not UTC:
+        return to_rfc3339(moment)
+    return moment.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
 def summarize(
-    data: PeriodData, *, period: Period, levels: Iterable[int], now: datetime
+    data: PeriodData,
+    *,
+    period: Period,
+    levels: Iterable[int],
+    now: datetime,
+    detail: bool = True,
 ) -> dict[str, Any]:
-    """The report's figures over ``data`` (pure: no database, no clock)."""
+    """The report's figures over ``data`` (pure: no database, no clock).
+
+    ``detail=False`` (the previous period) lists only ids: the lists are counted.
+    """
     rows = data.rows
     level_keys = sorted({*levels, *(row.level for row in rows)})
     by_level = Counter(str(row.level) for row in rows)
@@ -341,14 +360,19 @@ def summarize(
     relevelled: list[dict[str, Any]] = []
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in rows:
-        for clock in CLOCKS:
-            due = getattr(row, f"{clock}_due_at")
-            stopped = getattr(row, f"{clock}_stopped_at")
+        verdicts = sla[str(row.level)]
+        for clock, due, stopped in (
+            ("response", row.response_due_at, row.response_stopped_at),
+            ("recovery", row.recovery_due_at, row.recovery_stopped_at),
+            ("resolution", row.resolution_due_at, row.resolution_stopped_at),
+        ):
             state = clock_state(due, stopped, now)
-            sla[str(row.level)][clock][state] += 1
+            verdicts[clock][state] += 1
             if stopped is not None:
                 spans[clock].append((stopped - _start(row, clock)).total_seconds())
-            if state == "breached":
+            if state == "breached" and not detail:
+                breaches.append(row.id)
+            elif state == "breached":
                 breaches.append(
                     {
                         "id": row.id,
@@ -356,19 +380,21 @@ def summarize(
                         "service": row.service,
                         "level": row.level,
                         "clock": clock,
-                        "due_at": to_rfc3339(due),
-                        "stopped_at": to_rfc3339(stopped) if stopped else None,
+                        "due_at": _z(due),
+                        "stopped_at": _z(stopped) if stopped else None,
                         "late_s": int(((stopped or now) - due).total_seconds()),
                     }
                 )
-        if row.transferred_at is not None:
+        if row.transferred_at is not None and not detail:
+            transferred.append(row.id)
+        elif row.transferred_at is not None:
             transferred.append(
                 {
                     "id": row.id,
                     "title": row.title,
                     "service": row.service,
                     "level": row.level,
-                    "transferred_at": to_rfc3339(row.transferred_at),
+                    "transferred_at": _z(row.transferred_at),
                     "assignee": row.assignee,
                 }
             )
