@@ -576,3 +576,43 @@ def test_watch_outlives_a_locked_database_and_sends_once_it_is_free(tmp_path, mo
         lock.close()
         if watch.poll() is None:
             watch.kill()
+
+
+def test_assignee_reporter_and_managers_as_recipients(cli, tmp_path):
+    path = write_policy(tmp_path)
+    text = path.read_text().replace(
+        'sms = ["service_owner"]\nemail = { to = ["service_owner"], cc = ["om_team"] }\n'
+        'phone = ["rd_leader"]',
+        'sms = ["assignee", "reporter"]\n'
+        'email = { to = ["reporter"], cc = ["incident_managers", "reporter"] }\n'
+        'phone = ["rd_leader"]',
+        1,
+    )
+    path.write_text(text)
+    assert cli.json("policy", "check")["ok"] is True  # resolved per incident, not here
+    cli(
+        "open",
+        "Checkout fails",
+        "--level",
+        "1",
+        "--service",
+        "payments",
+        "--assignee",
+        "wang.fang",
+        "--reporter",
+        "Ann Lee",
+        "--contact",
+        "ann@example.org",
+        now=at(0),
+    )
+    run = escalate(cli, 1, expect=6)
+    got = sorted(
+        (d["channel"], d["to"], tuple(d["cc"]), d["status"], d["error"]) for d in run["deliveries"]
+    )
+    assert got == [
+        ("email", "ann@example.org", ("zhang.min@example.com",), "printed", None),
+        ("phone", "+8613800000004", (), "printed", None),
+        ("sms", "+8613800000006", (), "printed", None),
+        # the reporter left an email address, not a phone number
+        ("sms", "Ann Lee", (), "failed", "no phone number for Ann Lee"),
+    ]

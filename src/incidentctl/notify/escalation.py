@@ -147,7 +147,7 @@ def run_pass(
                 claimed = outbox.claim(
                     session,
                     owner=owner,
-                    now=max(now, clock()) if clock else now,
+                    now=max(now, clock()),
                     lease=lease,
                     limit=SEND_BATCH,
                 )
@@ -158,8 +158,8 @@ def run_pass(
                 if stopping():
                     break
                 transport = policy.transports.get(item.message.channel)  # type: ignore[call-overload]
-                sending(True)
                 try:
+                    sending(True)
                     result = send(transport, item.message, environ=environ, stdout=stream)
                 except Interrupted:
                     raise
@@ -188,6 +188,7 @@ def run_pass(
     except Interrupted:
         report.interrupted = True
     finally:
+        sending(False)  # from here on a signal only asks to stop
         if held:
             with db.write() as session:
                 outbox.release(session, owner=owner, ids=held)
