@@ -616,3 +616,30 @@ def test_assignee_reporter_and_managers_as_recipients(cli, tmp_path):
         # the reporter left an email address, not a phone number
         ("sms", "Ann Lee", (), "failed", "no phone number for Ann Lee"),
     ]
+
+
+def test_a_claim_of_a_process_that_died_runs_out_and_is_sent_once(cli, tmp_path):
+    from datetime import datetime, timedelta
+
+    from incidentctl.config import builtin_policy
+    from incidentctl.notify import outbox
+    from incidentctl.store.engine import Database, database_url
+
+    cli("open", "Checkout fails", "--level", "2", "--service", "payments", now=at(0))
+    db = Database(database_url(cli.db, {}))
+    now = datetime.fromisoformat(at(1).replace("Z", "+00:00"))
+    try:
+        with db.write() as session:  # a pass that records and claims, then dies
+            outbox.plan(session, builtin_policy(), now=now)
+        with db.write() as session:
+            claimed = outbox.claim(
+                session, owner="dead", now=now, lease=timedelta(minutes=5), limit=1
+            )
+    finally:
+        db.dispose()
+    assert [c.message.channel for c in claimed] == ["email"]
+    first = escalate(cli, 2)  # the other two go; the claimed one waits for its lease
+    assert sorted(d["channel"] for d in first["deliveries"]) == ["phone", "sms"]
+    assert escalate(cli, 5.9)["deliveries"] == []
+    assert summary(escalate(cli, 6)) == [(1, "initial", "email", "printed")]
+    assert escalate(cli, 7)["deliveries"] == []
