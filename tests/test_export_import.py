@@ -277,3 +277,11 @@ def test_export_filters_like_list_and_exports_every_status_by_default(cli):
     assert len(rows) == 1 + 3 + 1  # header, three incidents, one embedded newline in details
     out = cli("export", "--limit", "-1", "--json", now=LATER, expect=2)
     assert out.error["error"] == "invalid_input"
+
+
+def test_a_file_with_a_byte_order_mark_and_crlf_lines_is_read(cli, tmp_path):
+    line = json.dumps({"title": "from Windows", "service": "s", "level": 3,
+                       "reported_at": "2026-11-01T00:00:00Z"})
+    source = tmp_path / "bom.ndjson"
+    source.write_bytes(b"\xef\xbb\xbf" + (line + "\r\n").encode() * 2)
+    assert cli.json("import", str(source), now=LATER)["incidents"] == 2

@@ -190,7 +190,7 @@ def import_(
 
     rt = runtime(ctx)
     try:
-        handle = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+        handle = sys.stdin if source == "-" else open(source, encoding="utf-8-sig")  # noqa: SIM115
     except OSError as exc:
         raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
     try:

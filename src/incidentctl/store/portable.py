@@ -120,7 +120,7 @@ def export_documents(db: Database, statement: Any, now: datetime) -> Iterator[di
                 select(*EVENTS.columns)
                 .where(EVENTS.c.incident_id.in_(ids))
                 .order_by(EVENTS.c.incident_id, EVENTS.c.id)
-            )
+            ).all()
             for event in events:
                 timeline[event.incident_id].append(event_document(event))
             for row in rows:
