@@ -492,3 +492,20 @@ def test_the_html_report_renders_in_headless_chromium(cli, month_of_incidents, t
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1200, 2000)
     assert len(data) > 50_000  # charts and tables, not a blank page
+
+
+def test_typed_text_is_escaped_in_every_report_format(cli, tmp_path):
+    title = "<script>alert(1)</script> | **x** \x1b[31m"
+    cli("open", title, "--level", "1", "--service", "<b>web</b>", now="2026-11-25T03:00:00Z")
+    cli("open", title, "--level", "1", "--service", "<b>web</b>", now="2026-11-25T03:01:00Z")
+    report = cli.json("report", "--month", "2026-11", "--tz", "UTC", now=NOW)
+    assert report["recurring"][0]["title"] == title  # JSON keeps the text as typed
+    assert len(report["breaches"]) == 6
+    page = cli("report", "--month", "2026-11", "--tz", "UTC", "--format", "html", now=NOW).stdout
+    assert "<script>" not in page and "<b>web" not in page and "\x1b" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; | **x** \\x1b[31m" in page
+    markdown = cli("report", "--month", "2026-11", "--tz", "UTC", "--format", "markdown",
+                   now=NOW).stdout
+    assert "\\<script\\>alert(1)\\</script\\> \\| \\*\\*x\\*\\* \\\\x1b\\[31m" in markdown
+    table = cli("report", "--month", "2026-11", "--tz", "UTC", now=NOW).stdout
+    assert "\x1b" not in table and "\\x1b[31m" in table
