@@ -44,10 +44,16 @@ def records(count: int, seed: int = 11) -> list[dict]:
     out = []
     for i in range(1, count + 1):
         reported = now - timedelta(days=1 + rng.randrange(365), seconds=rng.randrange(86400))
-        rec = {"id": i, "title": f"Incident {i}: {rng.choice(('502s', 'slow', 'down'))}",
-               "service": rng.choice(SERVICES), "level": rng.choice((1, 2, 2, 3, 3, 3)),
-               "channel": rng.choice(("hotline", "email", "monitoring")),
-               "reporter": "Wang Fang", "reported_at": z(reported), "assignee": "wang.lei"}
+        rec = {
+            "id": i,
+            "title": f"Incident {i}: {rng.choice(('502s', 'slow', 'down'))}",
+            "service": rng.choice(SERVICES),
+            "level": rng.choice((1, 2, 2, 3, 3, 3)),
+            "channel": rng.choice(("hotline", "email", "monitoring")),
+            "reporter": "Wang Fang",
+            "reported_at": z(reported),
+            "assignee": "wang.lei",
+        }
         t = reported + timedelta(minutes=rng.randrange(1, 60))
         rec["acknowledged_at"] = z(t)
         if rng.random() < 0.9:
@@ -65,9 +71,14 @@ def as_task(rec: dict) -> dict:
     def tw(value: str) -> str:  # taskwarrior's date form
         return value.replace("-", "").replace(":", "")
 
-    task = {"uuid": str(uuid.UUID(int=rec["id"])), "description": rec["title"],
-            "project": rec["service"], "priority": {1: "H", 2: "M", 3: "L"}[rec["level"]],
-            "entry": tw(rec["reported_at"]), "status": "pending"}
+    task = {
+        "uuid": str(uuid.UUID(int=rec["id"])),
+        "description": rec["title"],
+        "project": rec["service"],
+        "priority": {1: "H", 2: "M", 3: "L"}[rec["level"]],
+        "entry": tw(rec["reported_at"]),
+        "status": "pending",
+    }
     if "closed_at" in rec:
         task["status"], task["end"] = "completed", tw(rec["closed_at"])
     return task
@@ -91,8 +102,13 @@ def main() -> None:
     parser.add_argument("--pg", help="also import into this (emptied) PostgreSQL database")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    env = {**os.environ, "INCIDENTCTL_NOW": NOW, "INCIDENTCTL_USER": "bench", "TZ": "UTC",
-           "INCIDENTCTL_CONFIG_DIR": str(work / "config")}
+    env = {
+        **os.environ,
+        "INCIDENTCTL_NOW": NOW,
+        "INCIDENTCTL_USER": "bench",
+        "TZ": "UTC",
+        "INCIDENTCTL_CONFIG_DIR": str(work / "config"),
+    }
     data = records(args.count)
     plain = work / "plain.ndjson"
     plain.write_text("".join(json.dumps(r) + "\n" for r in data))
@@ -100,8 +116,9 @@ def main() -> None:
 
     db = work / "imported.db"
     seconds, rss, _ = timed([INCIDENTCTL, "--db", str(db), "import", str(plain)], env)
-    print(f"incidentctl import (SQLite):   {seconds:7.1f} s  "
-          f"{args.count / seconds:9,.0f} incidents/s")
+    print(
+        f"incidentctl import (SQLite):   {seconds:7.1f} s  {args.count / seconds:9,.0f} incidents/s"
+    )
 
     if args.pg:
         from sqlalchemy import create_engine, text
@@ -112,23 +129,35 @@ def main() -> None:
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
         seconds, _, _ = timed([INCIDENTCTL, "--db", args.pg, "import", str(plain)], env)
-        print(f"incidentctl import (PostgreSQL): {seconds:5.1f} s  "
-              f"{args.count / seconds:9,.0f} incidents/s")
+        print(
+            f"incidentctl import (PostgreSQL): {seconds:5.1f} s  "
+            f"{args.count / seconds:9,.0f} incidents/s"
+        )
 
     exported = work / "export.ndjson"
     start = time.perf_counter()
     with exported.open("w") as out:
-        run = subprocess.run([INCIDENTCTL, "--db", str(db), "export"], env=env, stdout=out,
-                             stderr=subprocess.PIPE, text=True)
+        run = subprocess.run(
+            [INCIDENTCTL, "--db", str(db), "export"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     export_s = time.perf_counter() - start
     assert run.returncode == 0, run.stderr
-    print(f"incidentctl export:            {export_s:7.1f} s  "
-          f"{args.count / export_s:9,.0f} incidents/s "
-          f"({exported.stat().st_size / 2**20:.0f} MiB, with events)")
-    seconds, _, _ = timed([INCIDENTCTL, "--db", str(work / "again.db"), "import",
-                           str(exported)], env)
-    print(f"incidentctl import of export:  {seconds:7.1f} s  "
-          f"{args.count / seconds:9,.0f} incidents/s (events given, not derived)")
+    print(
+        f"incidentctl export:            {export_s:7.1f} s  "
+        f"{args.count / export_s:9,.0f} incidents/s "
+        f"({exported.stat().st_size / 2**20:.0f} MiB, with events)"
+    )
+    seconds, _, _ = timed(
+        [INCIDENTCTL, "--db", str(work / "again.db"), "import", str(exported)], env
+    )
+    print(
+        f"incidentctl import of export:  {seconds:7.1f} s  "
+        f"{args.count / seconds:9,.0f} incidents/s (events given, not derived)"
+    )
 
     task = shutil.which("task")
     if task is None:
@@ -137,13 +166,19 @@ def main() -> None:
     tasks = work / "tasks.json"
     tasks.write_text("\n".join(json.dumps(as_task(r)) for r in data) + "\n")
     taskrc = work / "taskrc"
-    taskrc.write_text(f"data.location={work / 'task'}\nconfirmation=off\nhooks=off\n"
-                      "verbose=nothing\ngc=off\nrecurrence=off\n")
+    taskrc.write_text(
+        f"data.location={work / 'task'}\nconfirmation=off\nhooks=off\n"
+        "verbose=nothing\ngc=off\nrecurrence=off\n"
+    )
     version = subprocess.run([task, "--version"], capture_output=True, text=True).stdout
-    seconds, _, _ = timed([task, f"rc:{taskrc}", "import", str(tasks)],
-                          {**os.environ, "TASKRC": str(taskrc), "TASKDATA": str(work / "task")})
-    print(f"taskwarrior {version.strip()} task import: {seconds:7.1f} s  "
-          f"{args.count / seconds:9,.0f} tasks/s")
+    seconds, _, _ = timed(
+        [task, f"rc:{taskrc}", "import", str(tasks)],
+        {**os.environ, "TASKRC": str(taskrc), "TASKDATA": str(work / "task")},
+    )
+    print(
+        f"taskwarrior {version.strip()} task import: {seconds:7.1f} s  "
+        f"{args.count / seconds:9,.0f} tasks/s"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

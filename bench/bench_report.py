@@ -31,10 +31,26 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 INCIDENTCTL = str(Path(sys.executable).parent / "incidentctl")
 NOW = datetime(2026, 11, 25, 3, tzinfo=UTC)
-SERVICES = ("payments", "web-portal", "accounts", "search", "billing", "auth", "storage",
-            "mail", "orders", "cdn")
-TITLES = ("Checkout fails with {n}", "Search slow on node {n}", "Login timeouts ({n}s)",
-          "Disk full on db-{n}", "Queue backlog {n} messages", "Certificate expires in {n} days")
+SERVICES = (
+    "payments",
+    "web-portal",
+    "accounts",
+    "search",
+    "billing",
+    "auth",
+    "storage",
+    "mail",
+    "orders",
+    "cdn",
+)
+TITLES = (
+    "Checkout fails with {n}",
+    "Search slow on node {n}",
+    "Login timeouts ({n}s)",
+    "Disk full on db-{n}",
+    "Queue backlog {n} messages",
+    "Certificate expires in {n} days",
+)
 BATCH = 20_000
 
 
@@ -58,10 +74,13 @@ def build(path: Path, count: int, seed: int = 3) -> None:
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-500000")
     columns = [row[1] for row in conn.execute("PRAGMA table_info(incidents)")]
-    insert_incident = (f"INSERT INTO incidents ({', '.join(columns)}) "
-                       f"VALUES ({', '.join('?' * len(columns))})")
-    insert_event = ("INSERT INTO events (id, incident_id, kind, at, recorded_at, actor, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)")
+    insert_incident = (
+        f"INSERT INTO incidents ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    )
+    insert_event = (
+        "INSERT INTO events (id, incident_id, kind, at, recorded_at, actor, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    )
     span = 5 * 365 * 86400
     start = NOW - timedelta(seconds=span)
     event_id = 0
@@ -69,45 +88,73 @@ def build(path: Path, count: int, seed: int = 3) -> None:
     began = time.perf_counter()
     for number in range(1, count + 1):
         # ids in report order, as a real history has them
-        reported = start + timedelta(seconds=span * (number - 0.5) / count
-                                     + rng.uniform(-30, 30))
+        reported = start + timedelta(seconds=span * (number - 0.5) / count + rng.uniform(-30, 30))
         level = rng.choice((1, 2, 2, 3, 3, 3))
         opened = 2 if level == 1 and rng.random() < 0.3 else level
         occurred = reported - timedelta(minutes=rng.randrange(30))
         ack = reported + timedelta(seconds=rng.randrange(30, 5400))
-        transferred = ack + timedelta(minutes=rng.randrange(5, 240)) if rng.random() < 0.15 \
-            else None
+        transferred = (
+            ack + timedelta(minutes=rng.randrange(5, 240)) if rng.random() < 0.15 else None
+        )
         recovered = ack + timedelta(seconds=rng.randrange(60, 30 * 3600))
         resolved = recovered + timedelta(seconds=rng.randrange(0, 12 * 86400))
         closed = resolved + timedelta(hours=rng.randrange(1, 72))
         if closed > NOW:
             resolved = closed = None
-        relevels = ((Relevel(reported + timedelta(minutes=rng.randrange(1, 30)), level),)
-                    if opened != level else ())
-        facts = IncidentFacts(level=opened, reported_at=reported, occurred_at=occurred,
-                              acknowledged_at=ack, transferred_at=transferred,
-                              recovered_at=recovered if recovered < NOW else None,
-                              resolved_at=resolved, relevels=relevels)
+        relevels = (
+            (Relevel(reported + timedelta(minutes=rng.randrange(1, 30)), level),)
+            if opened != level
+            else ()
+        )
+        facts = IncidentFacts(
+            level=opened,
+            reported_at=reported,
+            occurred_at=occurred,
+            acknowledged_at=ack,
+            transferred_at=transferred,
+            recovered_at=recovered if recovered < NOW else None,
+            resolved_at=resolved,
+            relevels=relevels,
+        )
         if facts.recovered_at is None:
             recovered = None
         clocks = compute_clocks(facts, levels=policy.levels, relevel=policy.relevel, now=NOW)
-        status = ("closed" if closed else "resolved" if resolved else
-                  "recovered" if recovered else "acknowledged")
+        status = (
+            "closed"
+            if closed
+            else "resolved"
+            if resolved
+            else "recovered"
+            if recovered
+            else "acknowledged"
+        )
         row = {
             "id": number,
             "title": rng.choice(TITLES).format(n=rng.randrange(600)),
-            "details": None, "service": rng.choice(SERVICES), "level": level,
-            "opened_level": opened, "channel": rng.choice(("hotline", "email", "monitoring")),
-            "reporter": "reporter", "contact": None, "assignee": f"engineer{number % 40}",
-            "team": "dev" if transferred else "om", "status": status,
-            "occurred_at": text(occurred), "reported_at": text(reported),
-            "acknowledged_at": text(ack), "transferred_at": text(transferred),
-            "recovered_at": text(recovered), "resolved_at": text(resolved),
-            "solution": "fixed" if resolved else None, "approved_at": None,
-            "approved_by": None, "closed_at": text(closed),
+            "details": None,
+            "service": rng.choice(SERVICES),
+            "level": level,
+            "opened_level": opened,
+            "channel": rng.choice(("hotline", "email", "monitoring")),
+            "reporter": "reporter",
+            "contact": None,
+            "assignee": f"engineer{number % 40}",
+            "team": "dev" if transferred else "om",
+            "status": status,
+            "occurred_at": text(occurred),
+            "reported_at": text(reported),
+            "acknowledged_at": text(ack),
+            "transferred_at": text(transferred),
+            "recovered_at": text(recovered),
+            "resolved_at": text(resolved),
+            "solution": "fixed" if resolved else None,
+            "approved_at": None,
+            "approved_by": None,
+            "closed_at": text(closed),
             "confirmed_by": "reporter" if closed else None,
             "problem_ref": f"PRB-{number}" if rng.random() < 0.02 else None,
-            "problem_reason": None, "updated_at": text(closed or ack),
+            "problem_reason": None,
+            "updated_at": text(closed or ack),
             "deadline_at": None if closed else text(deadline(clocks.values())),
             "notify_at": None,
         }
@@ -137,15 +184,26 @@ def build(path: Path, count: int, seed: int = 3) -> None:
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()
-    print(f"\rbuilt {count:,} incidents and {event_id:,} events in "
-          f"{time.perf_counter() - began:.0f} s: {path}", file=sys.stderr)
+    print(
+        f"\rbuilt {count:,} incidents and {event_id:,} events in "
+        f"{time.perf_counter() - began:.0f} s: {path}",
+        file=sys.stderr,
+    )
 
 
 def run(argv: list[str]) -> tuple[float, float, str]:
     start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True,
-                          env={**os.environ, "INCIDENTCTL_NOW": NOW.isoformat(), "TZ": "UTC",
-                               "INCIDENTCTL_CONFIG_DIR": str(OUT / "no-config")})
+    proc = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "INCIDENTCTL_NOW": NOW.isoformat(),
+            "TZ": "UTC",
+            "INCIDENTCTL_CONFIG_DIR": str(OUT / "no-config"),
+        },
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr}")
@@ -166,21 +224,34 @@ def main() -> None:
     for fmt in ("json", "table", "html"):
         times = []
         for _ in range(3):
-            seconds, peak, out = run([*base, "report", "--month", args.month, "--tz", "UTC",
-                                      "--format", fmt])
+            seconds, peak, out = run(
+                [*base, "report", "--month", args.month, "--tz", "UTC", "--format", fmt]
+            )
             times.append(seconds)
         extra = ""
         if fmt == "json":
             doc = json.loads(out)
-            extra = (f"  ({doc['total']:,} incidents in the month, "
-                     f"{len(doc['breaches']):,} breaches)")
-        print(f"report --format {fmt:<6} best {min(times):5.2f} s  median "
-              f"{statistics.median(times):5.2f} s  peak RSS {peak:5.0f} MiB{extra}")
-    seconds, peak, out = run([*base, "export", "--since", f"{args.month}-01T00:00:00Z",
-                              "--until", "2026-11-01T00:00:00Z"])
+            extra = (
+                f"  ({doc['total']:,} incidents in the month, {len(doc['breaches']):,} breaches)"
+            )
+        print(
+            f"report --format {fmt:<6} best {min(times):5.2f} s  median "
+            f"{statistics.median(times):5.2f} s  peak RSS {peak:5.0f} MiB{extra}"
+        )
+    seconds, peak, out = run(
+        [
+            *base,
+            "export",
+            "--since",
+            f"{args.month}-01T00:00:00Z",
+            "--until",
+            "2026-11-01T00:00:00Z",
+        ]
+    )
     lines = out.count("\n")
-    print(f"export of the month: {seconds:5.2f} s for {lines:,} incidents "
-          f"({lines / seconds:,.0f}/s)")
+    print(
+        f"export of the month: {seconds:5.2f} s for {lines:,} incidents ({lines / seconds:,.0f}/s)"
+    )
 
 
 if __name__ == "__main__":

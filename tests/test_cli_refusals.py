@@ -109,8 +109,8 @@ def test_refused_and_nothing_changed(seeded, args, code, error, words):
 
 
 def test_bad_policy_file_is_exit_5_and_names_file_and_key(cli, tmp_path):
-    (tmp_path / "sla.toml").write_text('relevel = "sometimes"\n')
     before = cli.snapshot()
+    (tmp_path / "sla.toml").write_text('relevel = "sometimes"\n')
     out = cli("open", "x", "--level", "1", "--service", "a", "--json", now=T0, expect=5)
     assert out.error["error"] == "config"
     assert "sla.toml" in out.error["message"] and "relevel" in out.error["message"]

@@ -37,6 +37,7 @@ def test_db_copy_moves_everything_and_ids_continue(tmp_path, monkeypatch, pg_url
     assert copied["rows"]["events"] == sum(len(doc["events"]) for doc in before)
 
     team = Cli(pg_url, monkeypatch)
+    team.now = T0
     assert _everything(team, pg_url) == before
     # new ids continue after the copied ones
     assert team.json("open", "Third", "--level", "3", "--service", "a", now=T0)["id"] == 3

@@ -82,12 +82,12 @@ def facts_of(incident: Incident, events: Sequence[Event]) -> IncidentFacts:
     """The clock facts: the first time each stopping event happened, and every re-level."""
 
     def first(kind: str, **match: Any) -> datetime | None:
-        times = [
-            e.at
-            for e in events
-            if e.kind == kind and all(e.data.get(k) == v for k, v in match.items())
-        ]
-        return min(times) if times else None
+        # The first one recorded: a clock keeps its first stop, even when a reopened
+        # incident is resolved again with an earlier --at.
+        for event in events:
+            if event.kind == kind and all(event.data.get(k) == v for k, v in match.items()):
+                return event.at
+        return None
 
     relevels = sorted(
         ((e.at, e.id or 0, e.data["to"]) for e in events if e.kind == "relevelled"),
