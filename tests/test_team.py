@@ -39,6 +39,12 @@ def test_db_copy_moves_everything_and_ids_continue(tmp_path, monkeypatch, pg_url
     team = Cli(pg_url, monkeypatch)
     team.now = T0
     assert _everything(team, pg_url) == before
+    # and `export` says the same on both, byte for byte
+    sqlite.monkeypatch.setenv("INCIDENTCTL_DB", sqlite.db)
+    exported = sqlite("export").stdout
+    team.monkeypatch.setenv("INCIDENTCTL_DB", pg_url)
+    assert team("export").stdout == exported
+    assert exported.count("\n") == 2
     # new ids continue after the copied ones
     assert team.json("open", "Third", "--level", "3", "--service", "a", now=T0)["id"] == 3
     # and a second copy into the now non-empty database is refused, changing nothing
