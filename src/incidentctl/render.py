@@ -313,7 +313,8 @@ def _print_clocks(out: Any, incident: Any, now: datetime) -> None:
         out.print(line)
 
 
-def _event_summary(event: Any) -> str:
+def event_summary(event: Any) -> str:
+    """One line saying what an event did, for timelines (terminal and review)."""
     data = event.data or {}
     parts = {
         "opened": lambda: f"Level {data.get('level')}, service {data.get('service')}",
@@ -329,6 +330,9 @@ def _event_summary(event: Any) -> str:
         "closed": lambda: f"confirmed by {data.get('confirmed_by')}",
         "reopened": lambda: str(data.get("reason")),
         "problem": lambda: f"{data.get('ref')} ({data.get('reason')})",
+        "notified": lambda: (
+            f"{data.get('notice')} #{data.get('sequence')}, {data.get('deliveries')} deliveries"
+        ),
     }
     summary = parts.get(event.kind)
     return summary() if summary else ", ".join(f"{k}={v}" for k, v in data.items())
@@ -362,7 +366,7 @@ def print_record(record: Any, now: datetime) -> None:
             human_time(event.at, now),
             event.kind,
             Text(literal(event.actor)),
-            Text(literal(_event_summary(event))),
+            Text(literal(event_summary(event))),
         )
     out.print()
     out.print(timeline)

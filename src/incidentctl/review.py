@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from incidentctl.policy.clocks import CLOCKS, clock_state
-from incidentctl.render import literal
+from incidentctl.render import event_summary, literal
 from incidentctl.times import format_duration, to_rfc3339
 
 _MARKUP = "\\`*_[]<>|#!~"
@@ -41,29 +41,6 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
         "|" + "---|" * len(headers),
         *("| " + " | ".join(row) + " |" for row in rows),
     ]
-
-
-def _summary(event: Any) -> str:
-    data = event.data or {}
-    text = {
-        "opened": lambda: f"Level {data.get('level')}, service {data.get('service')}",
-        "acknowledged": lambda: f"owner {data.get('assignee')}",
-        "assigned": lambda: f"to {data.get('to')}",
-        "note": lambda: f"[{data.get('kind')}] {data.get('text')}",
-        "transferred": lambda: f"to {data.get('to')} ({data.get('team')}): {data.get('reason')}",
-        "relevelled": lambda: (
-            f"Level {data.get('previous')} → {data.get('to')}: {data.get('reason')}"
-        ),
-        "recovered": lambda: "implied by the solution" if data.get("implied_by") else "",
-        "resolved": lambda: str(data.get("solution")),
-        "closed": lambda: f"confirmed by {data.get('confirmed_by')}",
-        "reopened": lambda: str(data.get("reason")),
-        "problem": lambda: f"{data.get('ref')} ({data.get('reason')})",
-        "notified": lambda: (
-            f"{data.get('notice')} #{data.get('sequence')}, {data.get('deliveries')} deliveries"
-        ),
-    }.get(event.kind)
-    return text() if text else ", ".join(f"{k}={v}" for k, v in data.items())
 
 
 def review_markdown(record: Any, policy: Any, now: datetime) -> str:
@@ -137,7 +114,7 @@ def review_markdown(record: Any, policy: Any, now: datetime) -> str:
     out += ["", "## Timeline", ""]
     out += _table(
         ["When", "Event", "By", "What"],
-        [[_when(e.at), e.kind, cell(e.actor), cell(_summary(e))] for e in record.events],
+        [[_when(e.at), e.kind, cell(e.actor), cell(event_summary(e))] for e in record.events],
     )
 
     out += ["", "## Notifications", ""]

@@ -96,8 +96,8 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def db_copy(
     ctx: typer.Context,
     to: Annotated[
-        str, typer.Option("--to", metavar="URL", help="The empty target database.",
-                          show_default=False)
+        str,
+        typer.Option("--to", metavar="URL", help="The empty target database.", show_default=False),
     ],
     as_json: JsonOption = False,
 ) -> None:

@@ -11,7 +11,17 @@ import typer
 
 from incidentctl.cli.app import app
 from incidentctl.cli.incidents import Status
-from incidentctl.cli.options import JsonOption, runtime
+from incidentctl.cli.options import (
+    AssigneeFilter,
+    JsonOption,
+    LevelFilter,
+    LimitFilter,
+    OverdueFilter,
+    ServiceFilter,
+    SinceFilter,
+    UntilFilter,
+    runtime,
+)
 
 
 class ReportFormat(StrEnum):
@@ -109,16 +119,13 @@ def export(
         list[Status] | None,
         typer.Option("--status", help="Only these statuses (repeatable; default: all)."),
     ] = None,
-    level: Annotated[int | None, typer.Option(help="Only this level.")] = None,
-    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
-    assignee: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
-    overdue: Annotated[
-        bool,
-        typer.Option("--overdue", help="Only incidents with a clock running past its due time."),
-    ] = False,
-    since: Annotated[str | None, typer.Option(help="Reported at or after this time.")] = None,
-    until: Annotated[str | None, typer.Option(help="Reported before this time.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    level: LevelFilter = None,
+    service: ServiceFilter = None,
+    assignee: AssigneeFilter = None,
+    overdue: OverdueFilter = False,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    limit: LimitFilter = None,
     format_: Annotated[
         ExportFormat, typer.Option("--format", help="Output format.")
     ] = ExportFormat.ndjson,

@@ -11,9 +11,16 @@ import typer
 
 from incidentctl.cli.app import app
 from incidentctl.cli.options import (
+    AssigneeFilter,
     AtOption,
     IdArgument,
     JsonOption,
+    LevelFilter,
+    LimitFilter,
+    OverdueFilter,
+    ServiceFilter,
+    SinceFilter,
+    UntilFilter,
     emit_incident,
     parse_when,
     runtime,
@@ -118,16 +125,13 @@ def list_(
         list[Status] | None,
         typer.Option("--status", help="Only these statuses (repeatable; default: all but closed)."),
     ] = None,
-    level: Annotated[int | None, typer.Option(help="Only this level.")] = None,
-    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
-    assignee: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
-    overdue: Annotated[
-        bool,
-        typer.Option("--overdue", help="Only incidents with a clock running past its due time."),
-    ] = False,
-    since: Annotated[str | None, typer.Option(help="Reported at or after this time.")] = None,
-    until: Annotated[str | None, typer.Option(help="Reported before this time.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    level: LevelFilter = None,
+    service: ServiceFilter = None,
+    assignee: AssigneeFilter = None,
+    overdue: OverdueFilter = False,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    limit: LimitFilter = None,
     format_: Annotated[
         ListFormat, typer.Option("--format", help="Output format.")
     ] = ListFormat.table,

@@ -13,6 +13,16 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 IdArgument = Annotated[
     int, typer.Argument(help="The incident's id.", metavar="ID", show_default=False)
 ]
+# The filters `list` and `export` share.
+LevelFilter = Annotated[int | None, typer.Option(help="Only this level.")]
+ServiceFilter = Annotated[str | None, typer.Option(help="Only this service.")]
+AssigneeFilter = Annotated[str | None, typer.Option(help="Only this owner.")]
+OverdueFilter = Annotated[
+    bool, typer.Option("--overdue", help="Only incidents with a clock running past its due time.")
+]
+SinceFilter = Annotated[str | None, typer.Option(help="Reported at or after this time.")]
+UntilFilter = Annotated[str | None, typer.Option(help="Reported before this time.")]
+LimitFilter = Annotated[int | None, typer.Option(help="At most this many.")]
 AtOption = Annotated[
     str | None,
     typer.Option(
