@@ -6,7 +6,10 @@ The servers here are also used by the escalate tests.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -21,7 +24,7 @@ from typing import Any
 import pytest
 
 from incidentctl.config import CommandTransport, SmtpTransport, WebhookTransport
-from incidentctl.notify.transports import Message, send
+from incidentctl.notify.transports import Message, Result, send
 
 # --------------------------------------------------------------------------- servers
 
@@ -324,3 +327,169 @@ def test_command_exit_codes_and_timeout(tmp_path):
     result = send(slow, MESSAGE)
     assert result.outcome == "retry" and "timed out" in (result.error or "")
     assert time.monotonic() - started < 5
+
+
+# --------------------------------------------------------------------------- smtp over TLS
+
+
+def make_cert(directory: Path, san: str = "DNS:localhost,IP:127.0.0.1") -> tuple[Path, Path]:
+    """A throw-away self-signed certificate (no CA) for ``san``: (cert, key)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed: cannot make a test certificate")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            f"subjectAltName={san}",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "keyUsage=critical,digitalSignature",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_cert(tmp_path) -> tuple[Path, Path]:
+    return make_cert(tmp_path)
+
+
+def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class TlsSmtpServer(SmtpServer):
+    """aiosmtpd on 127.0.0.1 speaking STARTTLS (required) or implicit TLS.
+
+    With STARTTLS it also requires a login, ``bot`` / ``s3cret``, offered only after TLS.
+    """
+
+    def __init__(self, context: ssl.SSLContext, *, implicit: bool) -> None:
+        from aiosmtpd.controller import Controller
+
+        super().__init__()
+        self.logins: list[tuple[bytes, bytes]] = []
+        if implicit:
+            self.controller = Controller(
+                self, hostname="127.0.0.1", port=self.port, ssl_context=context
+            )
+        else:
+            self.controller = Controller(
+                self,
+                hostname="127.0.0.1",
+                port=self.port,
+                tls_context=context,
+                require_starttls=True,
+                auth_required=True,
+                auth_require_tls=True,
+                authenticator=self.authenticate,
+            )
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        from aiosmtpd.smtp import AuthResult
+
+        ok = (auth_data.login, auth_data.password) == (b"bot", b"s3cret")
+        if ok:
+            self.logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=ok)
+
+
+@contextmanager
+def tls_smtp_running(context: ssl.SSLContext, *, implicit: bool) -> Iterator[TlsSmtpServer]:
+    server = TlsSmtpServer(context, implicit=implicit)
+    server.controller.start()
+    try:
+        yield server
+    finally:
+        server.controller.stop()
+
+
+def test_smtp_starttls_with_ca_file_and_login(tls_cert):
+    cert, key = tls_cert
+    with tls_smtp_running(server_tls_context(cert, key), implicit=False) as server:
+        transport = SmtpTransport.model_validate(
+            {
+                **server.transport(),
+                "host": "localhost",  # verified against the certificate's DNS:localhost
+                "security": "starttls",
+                "ca_file": str(cert),
+                "username": "bot",
+                "password_env": "SMTP_PW",
+            }
+        )
+        result = send(transport, MESSAGE, environ={"SMTP_PW": "s3cret"})
+        assert result == Result("sent")
+        assert server.logins == [(b"bot", b"s3cret")]
+        [(rcpts, email)] = server.messages
+        assert rcpts == ["chen.jie@example.com", "om-team@example.com", "li.wei@example.com"]
+        assert email["Subject"] == MESSAGE.subject
+
+
+def test_smtp_ssl_with_ca_file(tls_cert):
+    cert, key = tls_cert
+    with tls_smtp_running(server_tls_context(cert, key), implicit=True) as server:
+        transport = SmtpTransport.model_validate(
+            {**server.transport(), "security": "ssl", "ca_file": str(cert)}
+        )
+        assert send(transport, MESSAGE) == Result("sent")
+        [(_, email)] = server.messages
+        assert email["X-Incidentctl-Key"] == MESSAGE.key
+
+
+def test_smtp_untrusted_certificate_is_a_reported_retry_not_a_crash(tls_cert, tmp_path):
+    # As the docs say for connection errors (and a refused login): retried, so fixing
+    # the configuration (ca_file) loses nothing. Nothing is sent in the clear.
+    cert, key = tls_cert
+    with tls_smtp_running(server_tls_context(cert, key), implicit=False) as server:
+        starttls = {**server.transport(), "security": "starttls"}
+        untrusted = send(SmtpTransport.model_validate(starttls), MESSAGE)
+        assert untrusted.outcome == "retry"
+        assert "certificate verify failed" in (untrusted.error or "")
+        missing = SmtpTransport.model_validate({**starttls, "ca_file": str(tmp_path / "no.pem")})
+        result = send(missing, MESSAGE)
+        assert result.outcome == "retry" and "no.pem" in (result.error or "")
+        assert server.messages == [] and server.logins == []
+    with tls_smtp_running(server_tls_context(cert, key), implicit=True) as server:
+        ssl_only = {**server.transport(), "security": "ssl"}
+        untrusted = send(SmtpTransport.model_validate(ssl_only), MESSAGE)
+        assert untrusted.outcome == "retry"
+        assert "certificate verify failed" in (untrusted.error or "")
+        assert server.messages == []
+
+
+def test_smtp_host_name_is_verified_against_the_certificate(tmp_path):
+    # Trusted (ca_file) but issued for another name: refused, nothing sent.
+    cert, key = make_cert(tmp_path, san="DNS:mail.example.com")
+    with tls_smtp_running(server_tls_context(cert, key), implicit=True) as server:
+        transport = SmtpTransport.model_validate(
+            {**server.transport(), "security": "ssl", "ca_file": str(cert)}
+        )
+        result = send(transport, MESSAGE)
+        assert result.outcome == "retry"
+        assert "mismatch" in (result.error or "") and "127.0.0.1" in (result.error or "")
+        assert server.messages == []

@@ -199,6 +199,8 @@ class SmtpTransport(_Model):
     username: str | None = None
     password_env: str | None = None
     security: Literal["none", "starttls", "ssl"] = "none"
+    # PEM file of CA certificates to trust (instead of the system store) for TLS
+    ca_file: Name | None = None
     timeout: Duration = timedelta(seconds=10)
 
 
