@@ -421,6 +421,10 @@ class IncidentFilter:
 
 def query(flt: IncidentFilter, now: datetime) -> Any:
     """The SELECT for a filtered list, by id; every filter is an indexed column."""
+    if flt.limit is not None and flt.limit < 0:
+        raise InvalidInput("--limit must be zero or more")
+    if flt.since and flt.until and flt.since >= flt.until:
+        raise InvalidInput("--since must be before --until")
     stmt = select(Incident)
     if flt.statuses:
         stmt = stmt.where(col(Incident.status).in_(flt.statuses))
@@ -446,10 +450,6 @@ def query(flt: IncidentFilter, now: datetime) -> Any:
 
 def list_incidents(rt: Runtime, flt: IncidentFilter) -> Iterator[Incident]:
     """Stream the matching incidents, a batch at a time."""
-    if flt.limit is not None and flt.limit < 0:
-        raise InvalidInput("--limit must be zero or more")
-    if flt.since and flt.until and flt.since >= flt.until:
-        raise InvalidInput("--since must be before --until")
     with rt.db.read() as session:
         result = session.execute(query(flt, rt.now).execution_options(yield_per=500))
         yield from result.scalars()

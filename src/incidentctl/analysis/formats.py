@@ -194,6 +194,21 @@ def _sla_rows(document: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, 
     ]
 
 
+def _sla_cells(document: Mapping[str, Any]) -> list[list[str]]:
+    """The SLA attainment table's rows, for the Markdown and HTML formats."""
+    return [
+        [
+            level,
+            clock,
+            str(v["met"]),
+            str(v["breached"]),
+            str(v["running"]),
+            percent(v["attainment"]),
+        ]
+        for level, clock, v in _sla_rows(document)
+    ]
+
+
 # --------------------------------------------------------------------------- table
 
 
@@ -418,17 +433,7 @@ def markdown(document: Mapping[str, Any], period: Period, now: datetime) -> str:
         "",
         md_table(
             ["Level", "Clock", "Met", "Breached", "Running", "Attainment"],
-            [
-                [
-                    level,
-                    clock,
-                    str(v["met"]),
-                    str(v["breached"]),
-                    str(v["running"]),
-                    percent(v["attainment"]),
-                ]
-                for level, clock, v in _sla_rows(document)
-            ],
+            _sla_cells(document),
         ),
     ]
     parts += [
@@ -656,17 +661,7 @@ def html(document: Mapping[str, Any], period: Period, now: datetime) -> str:
         svg_sla(_sla_rows(document)),
         html_table(
             ["Level", "Clock", "Met", "Breached", "Running", "Attainment"],
-            [
-                [
-                    level,
-                    clock,
-                    str(v["met"]),
-                    str(v["breached"]),
-                    str(v["running"]),
-                    percent(v["attainment"]),
-                ]
-                for level, clock, v in _sla_rows(document)
-            ],
+            _sla_cells(document),
             numeric={2, 3, 4, 5},
         ),
         "<h2>Time to respond, recover and resolve</h2>",

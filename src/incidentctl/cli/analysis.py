@@ -140,7 +140,6 @@ def export(
     """
     from incidentctl import handling, render
     from incidentctl.cli.options import parse_when
-    from incidentctl.errors import InvalidInput
     from incidentctl.store.portable import export_documents
 
     rt = runtime(ctx)
@@ -155,10 +154,6 @@ def export(
         limit=limit,
         all_statuses=True,
     )
-    if flt.limit is not None and flt.limit < 0:
-        raise InvalidInput("--limit must be zero or more")
-    if flt.since and flt.until and flt.since >= flt.until:
-        raise InvalidInput("--since must be before --until")
     documents = export_documents(rt.db, handling.query(flt, rt.now), rt.now)
     fmt = ExportFormat.json if as_json else format_
     if fmt is ExportFormat.json:

@@ -227,20 +227,20 @@ def plan(
                 planned = _planned(incident, notice, delivery)
                 rows.append(
                     dict(
-                        incident_id=incident.id,
-                        notice=notice.name,
-                        sequence=notice.sequence,
-                        channel=delivery.channel,
-                        recipient=delivery.recipient,
-                        address=delivery.address,
-                        cc=list(delivery.cc),
+                        incident_id=planned.incident,
+                        notice=planned.notice,
+                        sequence=planned.sequence,
+                        channel=planned.channel,
+                        recipient=planned.recipient,
+                        address=planned.to,
+                        cc=list(planned.cc),
                         subject=text.subject,
                         text=text.text,
                         status=planned.status,
                         attempts=0,
                         created_at=now,
                         next_attempt_at=None if planned.status == "failed" else now,
-                        error=delivery.error,
+                        error=planned.error,
                     )
                 )
                 recorded.append(planned)
