@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -187,23 +189,13 @@ def import_(
         incidentctl --db new.db import incidents.ndjson
     """
     from incidentctl import render
-    from incidentctl.errors import InvalidInput
-    from incidentctl.store.portable import import_lines
+    from incidentctl.store.portable import import_file
 
     rt = runtime(ctx)
-    try:
-        handle = sys.stdin if source == "-" else open(source, encoding="utf-8-sig")  # noqa: SIM115
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-    try:
-        summary = import_lines(
-            rt.db, handle, policy=rt.policy, now=rt.now, actor=rt.actor, dry_run=dry_run
+    with _seekable(source) as path:
+        summary = import_file(
+            lambda: rt.db, path, policy=rt.policy, now=rt.now, actor=rt.actor, dry_run=dry_run
         )
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{source} is not UTF-8 text: {exc.reason}") from None
-    finally:
-        if handle is not sys.stdin:
-            handle.close()
     if as_json:
         render.write_json(summary.document())
     elif dry_run:
@@ -216,3 +208,38 @@ def import_(
         sys.stderr.write(
             f"Imported {summary.incidents} incidents and {summary.events} events{derived}.\n"
         )
+
+
+@contextmanager
+def _seekable(source: str) -> Iterator[Path]:
+    """The file to import, as a path the import workers can each seek in: standard input
+    (``-``) or a pipe is first copied to a private temporary file."""
+    import os
+    import shutil
+    import stat
+    import tempfile
+
+    from incidentctl.errors import InvalidInput
+
+    try:
+        regular = source != "-" and stat.S_ISREG(os.stat(source).st_mode)
+        if regular:
+            with open(source, "rb"):  # readable?
+                pass
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
+    if regular:
+        yield Path(source)
+        return
+    with tempfile.TemporaryDirectory(prefix="incidentctl-stdin-") as workdir:
+        copy = Path(workdir) / "input.ndjson"
+        try:
+            with copy.open("wb") as out:
+                if source == "-":
+                    shutil.copyfileobj(sys.stdin.buffer, out)
+                else:
+                    with open(source, "rb") as stream:
+                        shutil.copyfileobj(stream, out)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
+        yield copy

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, get_args
+from typing import Literal, NamedTuple, Protocol, get_args
 
 ClockName = Literal["response", "recovery", "resolution"]
 ClockState = Literal["running", "met", "breached"]
@@ -66,9 +66,11 @@ class IncidentFacts:
     relevels: tuple[Relevel, ...] = ()  # in the order they happened
 
 
-@dataclass(frozen=True)
-class Clock:
-    """One SLA clock. Times are UTC; `started_at` is the original start."""
+class Clock(NamedTuple):
+    """One SLA clock. Times are UTC; `started_at` is the original start.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built several
+    times faster (an import computes the clocks of every incident it reads)."""
 
     name: ClockName
     started_at: datetime
@@ -78,6 +80,8 @@ class Clock:
 
 
 def _utc(value: datetime, what: str) -> datetime:
+    if value.tzinfo is UTC:  # the common case, and the cheap one
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
     return value.astimezone(UTC)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 __all__ = [
     "NOTICES",
@@ -67,9 +68,10 @@ class Schedule:
     enabled: frozenset[str] = frozenset({"initial", "progress", "rectification", "overdue"})
 
 
-@dataclass(frozen=True, order=True)
-class Notice:
-    """One notice of one incident: ``initial`` #0, ``progress`` #3, ..."""
+class Notice(NamedTuple):
+    """One notice of one incident: ``initial`` #0, ``progress`` #3, ...
+
+    Ordered by due time, then name and sequence (a named tuple: cheap to build)."""
 
     due_at: datetime
     name: str

@@ -1,0 +1,332 @@
+"""Bulk loading for ``import``: parts, worker processes, staging files, one transaction.
+
+The input file is cut into parts at line ends. Worker processes (one per core) each
+turn a part's lines into rows, already in the stored form, and write them to a
+staging SQLite file of their own: the Python work of validating, deriving and
+binding values runs on every core. The importing process then copies the parts into
+the database in file order, inside its single write transaction: on SQLite one
+``INSERT … SELECT`` per table from the attached staging file (the engine copies; no
+value passes through Python again), on PostgreSQL the staged rows with
+``executemany``. A part whose lines were refused stops the import with the first bad
+line; a copy refused by a constraint is traced to its line. Nothing is kept unless
+everything went in.
+
+Ids: a line's own id is kept. A line without one gets the next free id, exactly as if
+the lines were inserted one by one in order (one more than the largest id in the
+database and the lines before it); events without an id likewise.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import IntegrityError
+
+from incidentctl.store.models import Event, Incident
+
+__all__ = ["MAX_PARTS", "PART_BYTES", "Copier", "Part", "Refused", "Staged", "cut", "staging"]
+
+PART_BYTES = 2 * 2**20  # smaller files are one part, read in this process
+MAX_PARTS = 8  # SQLite attaches at most ten databases, and a part stays attached to commit
+BATCH = 2000  # lines per executemany into a staging file
+BOM = b"\xef\xbb\xbf"
+
+INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
+EVENTS = Event.__table__  # type: ignore[attr-defined]
+# The staged column orders: the ids first, as the copy fills in the missing ones.
+INCIDENT_COLUMNS = ("id", *(c.name for c in INCIDENTS.columns if c.name != "id"))
+EVENT_COLUMNS = (
+    "id",
+    "incident_id",
+    *(c.name for c in EVENTS.columns if c.name not in ("id", "incident_id")),
+)
+
+# One line becomes one incident row and its event rows, each a tuple in the column
+# order above, or is refused. The bool says whether the timeline was derived.
+Convert = Callable[[bytes], tuple[tuple[Any, ...], list[tuple[Any, ...]], bool]]
+
+
+class Refused(Exception):
+    """This line is wrong; the message says why (the caller adds the line number)."""
+
+
+@dataclass(frozen=True)
+class Part:
+    index: int
+    source: Path
+    start: int  # byte offsets: [start, end), cut just after a newline
+    end: int
+    staging: Path
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What a worker made of one part."""
+
+    part: Part
+    lines: int  # lines read, blank ones included (line numbers count them)
+    incidents: int
+    events: int
+    derived: int
+    error: tuple[int, str] | None = None  # (line within the part, why)
+
+
+def cut(source: Path, workdir: Path, *, part_bytes: int = PART_BYTES) -> list[Part]:
+    """Cut ``source`` into at most ``MAX_PARTS`` parts of about ``part_bytes``, at line ends."""
+    size = source.stat().st_size
+    count = max(1, min(MAX_PARTS, -(-size // max(1, part_bytes))))
+    bounds = [0]
+    with source.open("rb") as handle:
+        for k in range(1, count):
+            target = max(bounds[-1], size * k // count)
+            handle.seek(target)
+            handle.readline()  # to the end of the line the target falls in
+            bounds.append(min(size, handle.tell()))
+    bounds.append(size)
+    return [
+        Part(k, source, start, end, workdir / f"part{k}.db")
+        for k, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False))
+        if end > start or k == 0
+    ]
+
+
+# --------------------------------------------------------------------------- workers
+
+_convert: Convert | None = None
+
+
+def _start_worker(convert: Convert) -> None:
+    global _convert
+    _convert = convert
+    gc.freeze()  # what the worker inherited is never garbage: keep collections short
+
+
+def _stage_in_worker(part: Part) -> Staged:
+    assert _convert is not None
+    return _stage_with(_convert, part)
+
+
+@contextmanager
+def staging(
+    parts: Sequence[Part], convert: Convert, *, workers: int | None = None
+) -> Iterator[Iterator[Staged]]:
+    """The parts staged, in file order, each as soon as it and those before it are.
+
+    With more than one part, a pool of worker processes (one per core) starts at once,
+    so the parts are read while the caller opens the database. One part is staged in
+    this process when it is asked for. Leaving the block stops the workers.
+    """
+    if len(parts) == 1:
+        yield (_stage_with(convert, part) for part in parts)
+        return
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    # fork where it is safe: the workers start with the policy already loaded
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+    processes = min(len(parts), max(1, workers or os.cpu_count() or 1))
+    with context.Pool(processes, initializer=_start_worker, initargs=(convert,)) as pool:
+        yield pool.imap(_stage_in_worker, parts)
+
+
+def _stage_with(convert: Convert, part: Part) -> Staged:
+    """Convert the part's lines and write their rows to the part's staging file."""
+    db = sqlite3.connect(part.staging, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=OFF")  # a throw-away file: no journal, no syncs
+        db.execute("PRAGMA synchronous=OFF")
+        # No declared types: values keep the form they were given (no affinity work).
+        db.execute(f"CREATE TABLE incidents (seq, {', '.join(INCIDENT_COLUMNS)})")
+        db.execute(f"CREATE TABLE events (seq, {', '.join(EVENT_COLUMNS)})")
+        add_incidents = f"INSERT INTO incidents VALUES (?{', ?' * len(INCIDENT_COLUMNS)})"
+        add_events = f"INSERT INTO events VALUES (?{', ?' * len(EVENT_COLUMNS)})"
+        db.execute("BEGIN")
+        incidents: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
+        counts = {"incidents": 0, "events": 0, "derived": 0}
+        number = 0
+        with part.source.open("rb") as handle:
+            handle.seek(part.start)
+            left = part.end - part.start
+            while left > 0:
+                raw = handle.readline(left)
+                left -= len(raw)
+                number += 1
+                if number == 1 and part.start == 0 and raw.startswith(BOM):
+                    raw = raw[len(BOM) :]
+                if not raw.strip():
+                    continue
+                try:
+                    incident, timeline, derived = convert(raw)
+                except Refused as exc:
+                    return Staged(part, number, 0, 0, 0, error=(number, str(exc)))
+                incidents.append((number, *incident))
+                events.extend((number, *event) for event in timeline)
+                counts["derived"] += derived
+                if len(incidents) >= BATCH:
+                    counts["incidents"] += len(incidents)
+                    counts["events"] += len(events)
+                    db.executemany(add_incidents, incidents)
+                    db.executemany(add_events, events)
+                    incidents, events = [], []
+        counts["incidents"] += len(incidents)
+        counts["events"] += len(events)
+        db.executemany(add_incidents, incidents)
+        db.executemany(add_events, events)
+        db.execute("COMMIT")
+        return Staged(part, number, **counts)
+    finally:
+        db.close()
+
+
+# --------------------------------------------------------------------------- copying
+
+
+class Copier:
+    """Copies staged parts, in file order, into the database inside one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.first_line = 1  # the file's line number of the current part's first line
+        self.attached: list[str] = []
+        if self.sqlite:
+            # A big page cache keeps the index updates of a large import in memory.
+            conn.exec_driver_sql("PRAGMA cache_size=-262144")
+        else:
+            # The staged times are UTC without an offset; say so for this transaction.
+            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+
+    def copy(self, staged: Staged) -> None:
+        """Copy one part, or raise ``Refused`` naming the line whose id is taken."""
+        savepoint = self.conn.begin_nested()
+        try:
+            if self.sqlite:
+                self._copy_sqlite(staged.part)
+            else:
+                self._copy_rows(staged.part)
+        except IntegrityError as exc:
+            savepoint.rollback()
+            raise Refused(self._clash(staged.part, exc)) from None
+        savepoint.commit()
+        self.first_line += staged.lines
+
+    def _next_id(self, table: Any) -> int:
+        return (self.conn.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+
+    def _copy_sqlite(self, part: Part) -> None:
+        name = f"part{part.index}"
+        self.conn.exec_driver_sql(f"ATTACH DATABASE ? AS {name}", (str(part.staging),))
+        self.attached.append(name)
+        filled = {}
+        missing = f"SELECT 1 FROM {name}.incidents WHERE id IS NULL LIMIT 1"
+        if self.conn.exec_driver_sql(missing).first():
+            ids = self.conn.exec_driver_sql(f"SELECT seq, id FROM {name}.incidents ORDER BY rowid")
+            filled = fill_ids(ids.all(), self._next_id(INCIDENTS))
+        self.conn.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS import_ids (seq INTEGER PRIMARY KEY, id INTEGER)"
+        )
+        self.conn.exec_driver_sql("DELETE FROM temp.import_ids")
+        if filled:
+            self.conn.exec_driver_sql(
+                "INSERT INTO temp.import_ids VALUES (?, ?)", list(filled.items())
+            )
+        rest = ", ".join(f"p.{c}" for c in INCIDENT_COLUMNS[1:])
+        self.conn.exec_driver_sql(
+            f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) "
+            f"SELECT coalesce(p.id, a.id), {rest} FROM {name}.incidents p "
+            "LEFT JOIN temp.import_ids a ON a.seq = p.seq ORDER BY p.rowid"
+        )
+        # Events without an id take the next rowid as they go in, in file order.
+        rest = ", ".join(f"p.{c}" for c in EVENT_COLUMNS[2:])
+        self.conn.exec_driver_sql(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+            f"SELECT p.id, coalesce(p.incident_id, a.id), {rest} FROM {name}.events p "
+            "LEFT JOIN temp.import_ids a ON a.seq = p.seq ORDER BY p.rowid"
+        )
+
+    def _copy_rows(self, part: Part) -> None:
+        staging = sqlite3.connect(part.staging)
+        try:
+            incidents = staging.execute(
+                f"SELECT seq, {', '.join(INCIDENT_COLUMNS)} FROM incidents ORDER BY seq"
+            ).fetchall()
+            events = staging.execute(
+                f"SELECT seq, {', '.join(EVENT_COLUMNS)} FROM events ORDER BY rowid"
+            ).fetchall()
+        finally:
+            staging.close()
+        filled = fill_ids([(r[0], r[1]) for r in incidents], self._next_id(INCIDENTS))
+        event_ids = fill_ids([(i, r[1]) for i, r in enumerate(events)], self._next_id(EVENTS))
+        mark = ", ".join(["%s"] * len(INCIDENT_COLUMNS))
+        self.conn.exec_driver_sql(
+            f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) VALUES ({mark})",
+            [(filled.get(r[0], r[1]), *r[2:]) for r in incidents],
+        )
+        if events:
+            mark = ", ".join(["%s"] * len(EVENT_COLUMNS))
+            self.conn.exec_driver_sql(
+                f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({mark})",
+                [
+                    (event_ids.get(i, r[1]), filled.get(r[0], r[2]), *r[3:])
+                    for i, r in enumerate(events)
+                ],
+            )
+
+    def _clash(self, part: Part, exc: IntegrityError) -> str:
+        """Which line of a refused part holds an id that is already taken."""
+        staging = sqlite3.connect(part.staging)
+        try:
+            incidents = staging.execute("SELECT seq, id FROM incidents ORDER BY seq").fetchall()
+            events = staging.execute("SELECT seq, id FROM events ORDER BY rowid").fetchall()
+        finally:
+            staging.close()
+        clashes = []
+        for kind, table, rows in (("incident", INCIDENTS, incidents), ("event", EVENTS, events)):
+            # The ids the rows would have had, given or filled in (the copy was undone).
+            filled = fill_ids([(k, i) for k, (_, i) in enumerate(rows)], self._next_id(table))
+            ids = [filled.get(k, given) for k, (_, given) in enumerate(rows)]
+            taken = self._taken(table, ids)
+            seen: set[int] = set()
+            for (seq, _), given in zip(rows, ids, strict=True):
+                if given in taken or given in seen:
+                    clashes.append((seq, f"{kind} id {given} is already taken"))
+                    break
+                seen.add(given)
+        if clashes:
+            seq, why = min(clashes)
+            return f"line {self.first_line + seq - 1}: {why}"
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        last = self.first_line + (incidents[-1][0] if incidents else 1) - 1
+        return f"lines {self.first_line}-{last}: refused by the database: {detail}"
+
+    def _taken(self, table: Any, ids: list[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            found.update(
+                self.conn.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars()
+            )
+        return found
+
+
+def fill_ids(pairs: Sequence[tuple[int, int | None]], next_id: int) -> dict[int, int]:
+    """Ids for the rows that have none, keyed by their first element: each takes the next
+    id after the largest one so far (in the database and the rows before it)."""
+    filled: dict[int, int] = {}
+    for key, given in pairs:
+        if given is None:
+            filled[key] = next_id
+            next_id += 1
+        else:
+            next_id = max(next_id, given + 1)
+    return filled

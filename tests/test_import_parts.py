@@ -1,0 +1,152 @@
+"""A large import is cut into parts that worker processes stage in parallel: the result
+must be exactly what one part read in order gives, and errors must name the file's line."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from conftest import reset_pg
+from incidentctl.errors import InvalidInput
+from incidentctl.runtime import Runtime
+from incidentctl.store import bulk
+from incidentctl.store.portable import import_file
+
+NOW = "2026-11-27T00:00:00Z"
+
+
+def lines(count: int, top: int = 5000) -> list[str]:
+    """Plain incidents (some with their own id, some without), and a few with events."""
+    out = []
+    for i in range(count):
+        day = 1 + i % 20
+        line: dict = {
+            "title": f"Incident {i} — ünïcode",
+            "service": f"svc{i % 7}",
+            "level": 1 + i % 3,
+            "reported_at": f"2026-11-{day:02d}T0{i % 10}:00:00Z",
+        }
+        if i % 2:
+            line["acknowledged_at"] = f"2026-11-{day:02d}T0{i % 10}:07:00Z"
+        if i % 5 == 0:
+            line["resolved_at"] = f"2026-11-{day:02d}T1{i % 10}:59:00+08:00"  # 0X+2:59Z
+            line["solution"] = "restarted"
+        if i < count // 2:
+            line["id"] = top - i  # explicit ids, falling
+        if i % 97 == 0:
+            line["level"] = 1
+            line["events"] = [
+                {"kind": "opened", "at": line["reported_at"], "data": {"level": 2}},
+                {"kind": "relevelled", "at": line["reported_at"], "data": {"to": 1, "previous": 2}},
+            ]
+        out.append(json.dumps(line))
+    return out
+
+
+def run_import(db_url: str, path: Path, **options) -> dict:
+    rt = Runtime(db_option=db_url, environ={"INCIDENTCTL_NOW": NOW, "INCIDENTCTL_USER": "t"})
+    try:
+        summary = import_file(
+            lambda: rt.db, path, policy=rt.policy, now=rt.now, actor="t", **options
+        )
+    finally:
+        rt.close()
+    return summary.document()
+
+
+def empty(db_url: str) -> None:
+    if db_url.startswith("postgresql"):
+        reset_pg(db_url)
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(db_url + suffix).unlink(missing_ok=True)
+
+
+def test_parts_in_parallel_import_exactly_what_one_part_does(cli, db_url, tmp_path):
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(lines(3000)) + "\n", encoding="utf-8")
+    assert len(bulk.cut(source, tmp_path, part_bytes=40_000)) == bulk.MAX_PARTS
+
+    parallel = run_import(db_url, source, part_bytes=40_000, workers=2)
+    exported = cli("export", now=NOW).stdout
+    empty(db_url)
+    single = run_import(db_url, source)
+    assert cli("export", now=NOW).stdout == exported
+    assert parallel == single
+    assert single["incidents"] == 3000 and single["derived"] == 3000 - 31
+    # lines without an id follow the largest id before them (5000 in the first line)
+    ids = [json.loads(line)["id"] for line in exported.splitlines()]
+    assert ids == sorted(set(range(3501, 5001)) | set(range(5001, 6501)))
+
+
+def test_a_bad_line_in_a_later_part_is_named_and_nothing_changes(cli, db_url, tmp_path):
+    cli("open", "Existing", "--level", "3", "--service", "s", now=NOW)
+    before = cli.snapshot()
+    text = lines(3000)
+    text[2499] = text[2499].replace('"level": ', '"level": 9, "x": ', 1)
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"^line 2500: unknown field 'x'; nothing was imported"):
+        run_import(db_url, source, part_bytes=40_000, workers=2)
+    assert cli.snapshot() == before
+
+
+def test_an_id_taken_by_an_earlier_part_is_traced_to_its_line(cli, db_url, tmp_path):
+    text = lines(3000)
+    clash = json.loads(text[2899])
+    clash["id"] = 4990  # the 11th line's id
+    text[2899] = json.dumps(clash)
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"^line 2900: incident id 4990 is already taken"):
+        run_import(db_url, source, part_bytes=40_000, workers=2)
+    assert cli.json("list", now=NOW) == []
+
+
+def test_a_dry_run_in_parts_counts_and_changes_nothing(cli, db_url, tmp_path):
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(lines(1000)) + "\n", encoding="utf-8")
+    summary = run_import(db_url, source, part_bytes=20_000, workers=2, dry_run=True)
+    assert summary["dry_run"] is True and summary["incidents"] == 1000
+    assert summary["imported"] == 0
+    assert cli.json("list", now=NOW) == []
+
+
+@pytest.mark.parametrize(("ending", "last"), [("\n", "\n"), ("\r\n", "\r\n"), ("\n", "")])
+def test_cut_covers_the_file_at_line_ends(tmp_path, ending, last):
+    source = tmp_path / "in.ndjson"
+    body = ending.join(f'{{"n": {i}, "pad": "{"x" * (i % 37)}"}}' for i in range(500)) + last
+    source.write_bytes(body.encode())
+    parts = bulk.cut(source, tmp_path, part_bytes=1000)
+    assert len(parts) == bulk.MAX_PARTS
+    assert parts[0].start == 0 and parts[-1].end == len(body.encode())
+    data = source.read_bytes()
+    for before, after in zip(parts, parts[1:], strict=False):
+        assert before.end == after.start
+        assert data[before.end - 1 : before.end] == b"\n"
+    assert b"".join(data[p.start : p.end] for p in parts) == data
+
+
+def test_one_long_line_is_one_part(tmp_path):
+    source = tmp_path / "in.ndjson"
+    source.write_text('{"title": "' + "x" * 50_000 + '"}')
+    assert [(p.start, p.end) for p in bulk.cut(source, tmp_path, part_bytes=1000)] == [(0, 50_013)]
+
+
+def test_the_cli_reads_a_large_file_in_parts(cli, tmp_path):
+    """Past PART_BYTES the installed path (workers and all) is taken with no option."""
+    text = lines(14000, top=20000)
+    source = tmp_path / "big.ndjson"
+    source.write_text("\n".join(text) + "\n", encoding="utf-8")
+    assert source.stat().st_size > bulk.PART_BYTES
+    summary = cli.json("import", str(source), now=NOW)
+    assert summary["incidents"] == 14000
+    shown = cli.json("show", "20000", now=NOW)
+    assert shown["title"] == "Incident 0 — ünïcode"
+    assert shown["reported_at"] == "2026-11-01T00:00:00Z"
+    assert datetime.fromisoformat(shown["sla"]["response"]["due_at"]) > datetime.fromisoformat(
+        shown["reported_at"]
+    )
