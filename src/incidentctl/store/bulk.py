@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import apsw
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -108,7 +109,9 @@ _convert: Convert | None = None
 def _start_worker(convert: Convert) -> None:
     global _convert
     _convert = convert
-    gc.freeze()  # what the worker inherited is never garbage: keep collections short
+    # A worker's rows hold no reference cycles, and what it inherited is never garbage:
+    # the cycle collector would only walk the same objects again and again.
+    gc.disable()
 
 
 def _stage_in_worker(part: Part) -> Staged:
@@ -140,7 +143,9 @@ def staging(
 
 def _stage_with(convert: Convert, part: Part) -> Staged:
     """Convert the part's lines and write their rows to the part's staging file."""
-    db = sqlite3.connect(part.staging, isolation_level=None)
+    # apsw rather than sqlite3 here: it binds values about twice as fast, and binding
+    # is a third of a worker's time. The file is read back by the sqlite3 module.
+    db = apsw.Connection(str(part.staging))
     try:
         db.execute("PRAGMA journal_mode=OFF")  # a throw-away file: no journal, no syncs
         db.execute("PRAGMA synchronous=OFF")
