@@ -163,13 +163,7 @@ def compute_clocks(
                 continue  # already breached: stays breached with its old due
             base = start if relevel == "keep-start" else max(start, at)
             due = base + getattr(levels[new_level], name)  # due <= at: breached at once
-        clocks[name] = Clock(
-            name=name,
-            started_at=start,
-            due_at=due,
-            stopped_at=stop,
-            state=clock_state(due, stop, now),
-        )
+        clocks[name] = Clock(name, start, due, stop, clock_state(due, stop, now))
     return clocks
 
 

@@ -114,10 +114,18 @@ _AT = itemgetter("at")
 def _stored_time(moment: datetime) -> str:
     """A time as it is staged: UTC, no offset, in SQLAlchemy's SQLite DATETIME text, so
     range queries compare alike (PostgreSQL reads it in a UTC session).
-    ``isoformat``, as ``strftime`` is several times slower."""
+    Formatted by hand: ``isoformat`` of an aware time and ``strftime`` are slower."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.isoformat(" ", "microseconds")[:26]
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (faster than isoformat)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 # --------------------------------------------------------------------------- export
@@ -294,9 +302,8 @@ class _LineReader:
     def incident(self, obj: Any) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
         if not isinstance(obj, dict):
             raise Refused("expected a JSON object (one incident per line)")
-        unknown = sorted(set(obj) - _ALLOWED)
-        if unknown:
-            raise Refused(f"unknown field {unknown[0]!r}")
+        if not _ALLOWED.issuperset(obj):
+            raise Refused(f"unknown field {sorted(set(obj) - _ALLOWED)[0]!r}")
         row: dict[str, Any] = dict(_EMPTY_ROW)
         row["id"] = _positive_int(obj.get("id"), "id")
         for name in _TEXT_FIELDS:
