@@ -5,11 +5,12 @@
     .venv/bin/python bench/bench_import.py --count 20000 --pg postgresql+psycopg://...
 
 Both tools run as their installed command lines in a subprocess, into an empty store,
-timed from start to exit. The incidents are plain objects (SPEC §2, no events), so
-incidentctl also derives each timeline and recomputes the clocks; the same records go
-to taskwarrior as tasks (description, project, priority, entry/end, status). Then the
-export of the imported database is timed, and re-imported (export's own lines, with
-events) into a second empty database.
+timed from start to exit, alternating for ``--rounds`` rounds (the machine is shared and
+noisy: compare the medians of one run, as a ratio). The incidents are plain objects
+(SPEC §2, no events), so incidentctl also derives each timeline and recomputes the
+clocks; the same records go to taskwarrior as tasks (description, project, priority,
+entry/end, status). Then the export of the imported database is timed, and
+re-imported (export's own lines, with events) into a second empty database.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,6 +101,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, subproces
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating runs of each tool")
     parser.add_argument("--pg", help="also import into this (emptied) PostgreSQL database")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
@@ -112,13 +115,73 @@ def main() -> None:
     data = records(args.count)
     plain = work / "plain.ndjson"
     plain.write_text("".join(json.dumps(r) + "\n" for r in data))
-    print(f"{args.count:,} records, {plain.stat().st_size / 2**20:.1f} MiB of NDJSON")
-
-    db = work / "imported.db"
-    seconds, rss, _ = timed([INCIDENTCTL, "--db", str(db), "import", str(plain)], env)
     print(
-        f"incidentctl import (SQLite):   {seconds:7.1f} s  {args.count / seconds:9,.0f} incidents/s"
+        f"{args.count:,} records, {plain.stat().st_size / 2**20:.1f} MiB of NDJSON, "
+        f"{os.cpu_count()} cores"
     )
+
+    task = shutil.which("task")
+    tasks = work / "tasks.json"
+    tasks.write_text("\n".join(json.dumps(as_task(r)) for r in data) + "\n")
+    taskrc = work / "taskrc"
+
+    def incidentctl_import() -> float:
+        db = work / "imported.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        seconds, _, _ = timed([INCIDENTCTL, "--db", str(db), "import", str(plain)], env)
+        return seconds
+
+    def task_import() -> float:
+        shutil.rmtree(work / "task", ignore_errors=True)
+        (work / "task").mkdir()
+        taskrc.write_text(
+            f"data.location={work / 'task'}\nconfirmation=off\nhooks=off\n"
+            "verbose=nothing\ngc=off\nrecurrence=off\n"
+        )
+        assert task is not None
+        seconds, _, _ = timed(
+            [task, f"rc:{taskrc}", "import", str(tasks)],
+            {**os.environ, "TASKRC": str(taskrc), "TASKDATA": str(work / "task")},
+        )
+        return seconds
+
+    # The machine is shared and noisy: alternate the two tools, round after round, and
+    # compare medians of the same run.
+    ours: list[float] = []
+    theirs: list[float] = []
+    for round_ in range(args.rounds):
+        order = (
+            [incidentctl_import, task_import]
+            if round_ % 2 == 0
+            else [task_import, incidentctl_import]
+        )
+        for run in order:
+            if run is task_import and task is None:
+                continue
+            if run is incidentctl_import:
+                ours.append(run())
+            else:
+                theirs.append(run())
+        line = f"round {round_ + 1}: incidentctl import {ours[-1]:6.2f} s"
+        if theirs:
+            line += f"   task import {theirs[-1]:6.2f} s"
+        print(line, flush=True)
+    median = statistics.median(ours)
+    print(
+        f"incidentctl import (SQLite), median of {len(ours)}: {median:6.2f} s "
+        f"{args.count / median:9,.0f} incidents/s"
+    )
+    if task is None:
+        print("taskwarrior: not installed (Debian: apt-get install taskwarrior); skipped")
+    else:
+        version = subprocess.run([task, "--version"], capture_output=True, text=True).stdout
+        theirs_median = statistics.median(theirs)
+        print(
+            f"taskwarrior {version.strip()} task import, median of {len(theirs)}: "
+            f"{theirs_median:6.2f} s {args.count / theirs_median:9,.0f} tasks/s"
+        )
+        print(f"ratio incidentctl / taskwarrior: {median / theirs_median:.2f}")
 
     if args.pg:
         from sqlalchemy import create_engine, text
@@ -134,6 +197,7 @@ def main() -> None:
             f"{args.count / seconds:9,.0f} incidents/s"
         )
 
+    db = work / "imported.db"
     exported = work / "export.ndjson"
     start = time.perf_counter()
     with exported.open("w") as out:
@@ -157,27 +221,6 @@ def main() -> None:
     print(
         f"incidentctl import of export:  {seconds:7.1f} s  "
         f"{args.count / seconds:9,.0f} incidents/s (events given, not derived)"
-    )
-
-    task = shutil.which("task")
-    if task is None:
-        print("taskwarrior: not installed (Debian: apt-get install taskwarrior); skipped")
-        return
-    tasks = work / "tasks.json"
-    tasks.write_text("\n".join(json.dumps(as_task(r)) for r in data) + "\n")
-    taskrc = work / "taskrc"
-    taskrc.write_text(
-        f"data.location={work / 'task'}\nconfirmation=off\nhooks=off\n"
-        "verbose=nothing\ngc=off\nrecurrence=off\n"
-    )
-    version = subprocess.run([task, "--version"], capture_output=True, text=True).stdout
-    seconds, _, _ = timed(
-        [task, f"rc:{taskrc}", "import", str(tasks)],
-        {**os.environ, "TASKRC": str(taskrc), "TASKDATA": str(work / "task")},
-    )
-    print(
-        f"taskwarrior {version.strip()} task import: {seconds:7.1f} s  "
-        f"{args.count / seconds:9,.0f} tasks/s"
     )
     shutil.rmtree(work, ignore_errors=True)
 

@@ -98,10 +98,14 @@ def _first(*times: datetime | None) -> datetime | None:
 
 def clock_state(due_at: datetime, stopped_at: datetime | None, now: datetime) -> ClockState:
     """`met`: stopped at/before due; `breached`: stopped after due or running at/after due."""
-    due_at = _utc(due_at, "due_at")
+    return _state(_utc(due_at, "due_at"), _opt_utc(stopped_at, "stopped_at"), _utc(now, "now"))
+
+
+def _state(due_at: datetime, stopped_at: datetime | None, now: datetime) -> ClockState:
+    """``clock_state`` of times already in UTC."""
     if stopped_at is not None:
-        return "met" if _utc(stopped_at, "stopped_at") <= due_at else "breached"
-    return "breached" if _utc(now, "now") >= due_at else "running"
+        return "met" if stopped_at <= due_at else "breached"
+    return "breached" if now >= due_at else "running"
 
 
 def current_level(facts: IncidentFacts) -> int:
@@ -163,7 +167,7 @@ def compute_clocks(
                 continue  # already breached: stays breached with its old due
             base = start if relevel == "keep-start" else max(start, at)
             due = base + getattr(levels[new_level], name)  # due <= at: breached at once
-        clocks[name] = Clock(name, start, due, stop, clock_state(due, stop, now))
+        clocks[name] = Clock(name, start, due, stop, _state(due, stop, now))
     return clocks
 
 

@@ -83,13 +83,18 @@ class Staged:
 
 
 def cut(source: Path, workdir: Path, *, part_bytes: int = PART_BYTES) -> list[Part]:
-    """Cut ``source`` into at most ``MAX_PARTS`` parts of about ``part_bytes``, at line ends."""
+    """Cut ``source`` into at most ``MAX_PARTS`` parts of about ``part_bytes``, at line ends.
+
+    The parts shrink towards the end of the file (the first is about four times the
+    last): the copy of the last part, which nothing runs beside, is then short, and the
+    workers finish together."""
     size = source.stat().st_size
     count = max(1, min(MAX_PARTS, -(-size // max(1, part_bytes))))
+    weights = [count + 2 - k for k in range(count)]  # 10, 9, ... 3 for eight parts
     bounds = [0]
     with source.open("rb") as handle:
         for k in range(1, count):
-            target = max(bounds[-1], size * k // count)
+            target = max(bounds[-1], size * sum(weights[:k]) // sum(weights))
             handle.seek(target)
             handle.readline()  # to the end of the line the target falls in
             bounds.append(min(size, handle.tell()))
@@ -232,31 +237,31 @@ class Copier:
         name = f"part{part.index}"
         self.conn.exec_driver_sql(f"ATTACH DATABASE ? AS {name}", (str(part.staging),))
         self.attached.append(name)
-        filled = {}
+        incident_id, owner, join = "p.id", "p.incident_id", ""
         missing = f"SELECT 1 FROM {name}.incidents WHERE id IS NULL LIMIT 1"
         if self.conn.exec_driver_sql(missing).first():
+            # Lines without an id: choose theirs now, and their events follow them.
             ids = self.conn.exec_driver_sql(f"SELECT seq, id FROM {name}.incidents ORDER BY rowid")
             filled = fill_ids(ids.all(), self._next_id(INCIDENTS))
-        self.conn.exec_driver_sql(
-            "CREATE TEMP TABLE IF NOT EXISTS import_ids (seq INTEGER PRIMARY KEY, id INTEGER)"
-        )
-        self.conn.exec_driver_sql("DELETE FROM temp.import_ids")
-        if filled:
+            self.conn.exec_driver_sql(
+                "CREATE TEMP TABLE IF NOT EXISTS import_ids (seq INTEGER PRIMARY KEY, id INTEGER)"
+            )
+            self.conn.exec_driver_sql("DELETE FROM temp.import_ids")
             self.conn.exec_driver_sql(
                 "INSERT INTO temp.import_ids VALUES (?, ?)", list(filled.items())
             )
+            incident_id, owner = "coalesce(p.id, a.id)", "coalesce(p.incident_id, a.id)"
+            join = " LEFT JOIN temp.import_ids a ON a.seq = p.seq"
         rest = ", ".join(f"p.{c}" for c in INCIDENT_COLUMNS[1:])
         self.conn.exec_driver_sql(
             f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) "
-            f"SELECT coalesce(p.id, a.id), {rest} FROM {name}.incidents p "
-            "LEFT JOIN temp.import_ids a ON a.seq = p.seq ORDER BY p.rowid"
+            f"SELECT {incident_id}, {rest} FROM {name}.incidents p{join} ORDER BY p.rowid"
         )
         # Events without an id take the next rowid as they go in, in file order.
         rest = ", ".join(f"p.{c}" for c in EVENT_COLUMNS[2:])
         self.conn.exec_driver_sql(
             f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-            f"SELECT p.id, coalesce(p.incident_id, a.id), {rest} FROM {name}.events p "
-            "LEFT JOIN temp.import_ids a ON a.seq = p.seq ORDER BY p.rowid"
+            f"SELECT p.id, {owner}, {rest} FROM {name}.events p{join} ORDER BY p.rowid"
         )
 
     def _copy_rows(self, part: Part) -> None:
