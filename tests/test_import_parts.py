@@ -150,3 +150,84 @@ def test_the_cli_reads_a_large_file_in_parts(cli, tmp_path):
     assert datetime.fromisoformat(shown["sla"]["response"]["due_at"]) > datetime.fromisoformat(
         shown["reported_at"]
     )
+
+
+@pytest.mark.parametrize("body", [b"", b"\n\n  \n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n"])
+def test_an_empty_file_imports_nothing(cli, tmp_path, body):
+    source = tmp_path / "empty.ndjson"
+    source.write_bytes(body)
+    summary = cli.json("import", str(source), now=NOW)
+    assert summary["incidents"] == 0 and summary["imported"] == 0
+    assert cli.json("list", now=NOW) == []
+
+
+def test_times_in_any_form_are_stored_as_the_instant_they_name(cli, tmp_path):
+    forms = ["2026-11-01T030000.5Z", "2026-11-01T03:00.50Z", "2026-11-01 03:00:00Z"]
+    source = tmp_path / "in.ndjson"
+    source.write_text(
+        "".join(
+            json.dumps({"title": f"t{i}", "service": "s", "level": 3, "reported_at": form})
+            + "\n"
+            for i, form in enumerate(forms)
+        )
+    )
+    assert cli.json("import", str(source), now=NOW)["incidents"] == 3
+    shown = [cli.json("show", str(i), now=NOW) for i in (1, 2, 3)]
+    assert [s["reported_at"] for s in shown] == ["2026-11-01T03:00:00Z"] * 3
+    assert [s["events"][0]["data"]["occurred_at"] for s in shown] == ["2026-11-01T03:00:00Z"] * 3
+    listed = cli.json("list", "--since", "2026-11-01T03:00:00Z", now=NOW)  # a range query
+    assert sorted(i["id"] for i in listed) == [1, 2, 3]
+    assert cli.json("list", "--since", "2026-11-01T03:00:01Z", now=NOW) == []
+
+
+def test_line_numbers_in_a_later_part_count_bom_crlf_and_blank_lines(cli, db_url, tmp_path):
+    text = lines(3000)
+    text[2799] = text[2799].replace('"service": ', '"service": 7, "x": ', 1)
+    body = "\r\n".join(line if i % 50 else line + "\r\n" for i, line in enumerate(text))
+    source = tmp_path / "in.ndjson"
+    source.write_bytes(b"\xef\xbb\xbf" + body.encode())  # no newline after the last line
+    # line 2800 of the list is preceded by 56 blank lines (one after every 50th)
+    with pytest.raises(InvalidInput, match=r"^line 2856: unknown field 'x'"):
+        run_import(db_url, source, part_bytes=40_000, workers=2)
+    assert cli.json("list", now=NOW) == []
+
+
+def test_an_event_id_taken_in_an_earlier_part_is_traced_to_its_line(cli, db_url, tmp_path):
+    text = lines(3000)
+    for number, event_id in ((20, 777), (2950, 777)):
+        line = json.loads(text[number - 1])
+        line.pop("acknowledged_at", None)
+        line["events"] = [{"id": event_id, "kind": "opened", "at": line["reported_at"]}]
+        text[number - 1] = json.dumps(line)
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(text) + "\n")
+    with pytest.raises(InvalidInput, match=r"^line 2950: event id 777 is already taken"):
+        run_import(db_url, source, part_bytes=40_000, workers=2)
+
+
+def test_a_taken_id_before_a_bad_line_of_the_same_part_is_the_first_error(cli, db_url, tmp_path):
+    text = lines(3000)
+    clash = json.loads(text[2899])
+    clash["id"] = 4990
+    text[2899] = json.dumps(clash)
+    text[2949] = "{not json"
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(text) + "\n")
+    with pytest.raises(InvalidInput, match=r"^line 2900: incident id 4990 is already taken"):
+        run_import(db_url, source, part_bytes=40_000, workers=2)
+
+
+def test_imports_one_after_another_on_one_database(cli, db_url, tmp_path):
+    rt = Runtime(db_option=db_url, environ={"INCIDENTCTL_NOW": NOW, "INCIDENTCTL_USER": "t"})
+    try:
+        for round_ in range(2):
+            source = tmp_path / f"in{round_}.ndjson"
+            source.write_text("\n".join(lines(1500, top=10_000 * (round_ + 1))) + "\n")
+            summary = import_file(
+                lambda: rt.db, source, policy=rt.policy, now=rt.now, actor="t",
+                part_bytes=20_000, workers=2,
+            )
+            assert summary.incidents == 1500
+    finally:
+        rt.close()
+    assert len(cli.json("list", "--limit", "5000", now=NOW, expect=0)) == 3000

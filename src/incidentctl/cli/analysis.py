@@ -241,5 +241,8 @@ def _seekable(source: str) -> Iterator[Path]:
                     with open(source, "rb") as stream:
                         shutil.copyfileobj(stream, out)
         except OSError as exc:
-            raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
+            raise InvalidInput(
+                f"cannot read {source} into a temporary file in {tempfile.gettempdir()}: "
+                f"{exc.strerror or exc}"
+            ) from None
         yield copy

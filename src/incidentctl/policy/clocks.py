@@ -98,7 +98,10 @@ def _first(*times: datetime | None) -> datetime | None:
 
 def clock_state(due_at: datetime, stopped_at: datetime | None, now: datetime) -> ClockState:
     """`met`: stopped at/before due; `breached`: stopped after due or running at/after due."""
-    return _state(_utc(due_at, "due_at"), _opt_utc(stopped_at, "stopped_at"), _utc(now, "now"))
+    stopped_at = _opt_utc(stopped_at, "stopped_at")
+    if stopped_at is None:
+        now = _utc(now, "now")  # only a running clock looks at "now"
+    return _state(_utc(due_at, "due_at"), stopped_at, now)
 
 
 def _state(due_at: datetime, stopped_at: datetime | None, now: datetime) -> ClockState:

@@ -21,10 +21,11 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,8 @@ def _start_worker(convert: Convert) -> None:
     # A worker's rows hold no reference cycles, and what it inherited is never garbage:
     # the cycle collector would only walk the same objects again and again.
     gc.disable()
+    # Ctrl-C reaches the whole process group: the importing process stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _stage_in_worker(part: Part) -> Staged:
@@ -163,14 +166,27 @@ def _stage_with(convert: Convert, part: Part) -> Staged:
         incidents: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
         counts = {"incidents": 0, "events": 0, "derived": 0}
+
+        def flush() -> None:
+            counts["incidents"] += len(incidents)
+            counts["events"] += len(events)
+            db.executemany(add_incidents, incidents)
+            db.executemany(add_events, events)
+            incidents.clear()
+            events.clear()
+
         number = 0
+        error = None
         with part.source.open("rb") as handle:
             handle.seek(part.start)
             left = part.end - part.start
             while left > 0:
                 raw = handle.readline(left)
-                left -= len(raw)
                 number += 1
+                if not raw:
+                    error = (number, "the file ended early: it changed while it was read")
+                    break
+                left -= len(raw)
                 if number == 1 and part.start == 0 and raw.startswith(BOM):
                     raw = raw[len(BOM) :]
                 if not raw.strip():
@@ -178,22 +194,18 @@ def _stage_with(convert: Convert, part: Part) -> Staged:
                 try:
                     incident, timeline, derived = convert(raw)
                 except Refused as exc:
-                    return Staged(part, number, 0, 0, 0, error=(number, str(exc)))
+                    # The lines before it are staged too: an id they take may be the
+                    # import's first error.
+                    error = (number, str(exc))
+                    break
                 incidents.append((number, *incident))
                 events.extend((number, *event) for event in timeline)
                 counts["derived"] += derived
                 if len(incidents) >= BATCH:
-                    counts["incidents"] += len(incidents)
-                    counts["events"] += len(events)
-                    db.executemany(add_incidents, incidents)
-                    db.executemany(add_events, events)
-                    incidents, events = [], []
-        counts["incidents"] += len(incidents)
-        counts["events"] += len(events)
-        db.executemany(add_incidents, incidents)
-        db.executemany(add_events, events)
+                    flush()
+        flush()
         db.execute("COMMIT")
-        return Staged(part, number, **counts)
+        return Staged(part, number, **counts, error=error)
     finally:
         db.close()
 
@@ -209,6 +221,7 @@ class Copier:
         self.sqlite = conn.dialect.name == "sqlite"
         self.first_line = 1  # the file's line number of the current part's first line
         self.attached: list[str] = []
+        self.raw = conn.connection.dbapi_connection  # to detach once the transaction ends
         if self.sqlite:
             # A big page cache keeps the index updates of a large import in memory.
             conn.exec_driver_sql("PRAGMA cache_size=-262144")
@@ -217,7 +230,8 @@ class Copier:
             conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
 
     def copy(self, staged: Staged) -> None:
-        """Copy one part, or raise ``Refused`` naming the line whose id is taken."""
+        """Copy one part, or raise ``Refused`` naming its first bad line: one whose id is
+        taken, or the line its worker refused (the lines before that one are copied)."""
         savepoint = self.conn.begin_nested()
         try:
             if self.sqlite:
@@ -228,7 +242,20 @@ class Copier:
             savepoint.rollback()
             raise Refused(self._clash(staged.part, exc)) from None
         savepoint.commit()
+        if staged.error:
+            line, why = staged.error
+            raise Refused(f"line {self.first_line + line - 1}: {why}")
         self.first_line += staged.lines
+
+    def close(self) -> None:
+        """After the transaction: detach the staging files from the pooled connection."""
+        if not self.attached:
+            return
+        raw = self.raw
+        with suppress(sqlite3.Error):
+            raw.execute("DROP TABLE IF EXISTS temp.import_ids")
+            for name in self.attached:
+                raw.execute(f"DETACH DATABASE {name}")
 
     def _next_id(self, table: Any) -> int:
         return (self.conn.execute(select(func.max(table.c.id))).scalar() or 0) + 1
@@ -275,6 +302,8 @@ class Copier:
             ).fetchall()
         finally:
             staging.close()
+        if not incidents:
+            return
         filled = fill_ids([(r[0], r[1]) for r in incidents], self._next_id(INCIDENTS))
         event_ids = fill_ids([(i, r[1]) for i, r in enumerate(events)], self._next_id(EVENTS))
         mark = ", ".join(["%s"] * len(INCIDENT_COLUMNS))
@@ -301,7 +330,8 @@ class Copier:
         finally:
             staging.close()
         clashes = []
-        for kind, table, rows in (("incident", INCIDENTS, incidents), ("event", EVENTS, events)):
+        kinds = (("incident", INCIDENTS, incidents), ("event", EVENTS, events))
+        for order, (kind, table, rows) in enumerate(kinds):
             # The ids the rows would have had, given or filled in (the copy was undone).
             filled = fill_ids([(k, i) for k, (_, i) in enumerate(rows)], self._next_id(table))
             ids = [filled.get(k, given) for k, (_, given) in enumerate(rows)]
@@ -309,11 +339,11 @@ class Copier:
             seen: set[int] = set()
             for (seq, _), given in zip(rows, ids, strict=True):
                 if given in taken or given in seen:
-                    clashes.append((seq, f"{kind} id {given} is already taken"))
+                    clashes.append((seq, order, f"{kind} id {given} is already taken"))
                     break
                 seen.add(given)
         if clashes:
-            seq, why = min(clashes)
+            seq, _, why = min(clashes)
             return f"line {self.first_line + seq - 1}: {why}"
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         last = self.first_line + (incidents[-1][0] if incidents else 1) - 1
