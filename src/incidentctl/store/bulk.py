@@ -24,7 +24,7 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,7 @@ EVENT_COLUMNS = (
 
 # One line becomes one incident row and its event rows, each a tuple in the column
 # order above, or is refused. The bool says whether the timeline was derived.
+Row = tuple[Any, ...]
 Convert = Callable[[bytes], tuple[tuple[Any, ...], list[tuple[Any, ...]], bool]]
 
 
@@ -221,11 +222,15 @@ class Copier:
         self.sqlite = conn.dialect.name == "sqlite"
         self.first_line = 1  # the file's line number of the current part's first line
         self.attached: list[str] = []
-        self.raw = conn.connection.dbapi_connection  # to detach once the transaction ends
+        self.raw = conn.connection.dbapi_connection  # COPY; detaching after the transaction
+        self.refusals: tuple[type[Exception], ...] = (IntegrityError,)
         if self.sqlite:
             # A big page cache keeps the index updates of a large import in memory.
             conn.exec_driver_sql("PRAGMA cache_size=-262144")
         else:
+            import psycopg
+
+            self.refusals = (IntegrityError, psycopg.IntegrityError)  # COPY's own errors
             # The staged times are UTC without an offset; say so for this transaction.
             conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
 
@@ -238,7 +243,7 @@ class Copier:
                 self._copy_sqlite(staged.part)
             else:
                 self._copy_rows(staged.part)
-        except IntegrityError as exc:
+        except self.refusals as exc:
             savepoint.rollback()
             raise Refused(self._clash(staged.part, exc)) from None
         savepoint.commit()
@@ -292,36 +297,35 @@ class Copier:
         )
 
     def _copy_rows(self, part: Part) -> None:
+        """PostgreSQL: the staged rows, streamed with ``COPY``, their ids filled in here."""
         staging = sqlite3.connect(part.staging)
         try:
-            incidents = staging.execute(
-                f"SELECT seq, {', '.join(INCIDENT_COLUMNS)} FROM incidents ORDER BY seq"
-            ).fetchall()
-            events = staging.execute(
+            owners = staging.execute("SELECT seq, id FROM incidents ORDER BY rowid").fetchall()
+            if not owners:
+                return
+            filled = fill_ids(owners, self._next_id(INCIDENTS))
+            rows = staging.execute(
+                f"SELECT seq, {', '.join(INCIDENT_COLUMNS)} FROM incidents ORDER BY rowid"
+            )
+            self._copy_in(INCIDENTS, ((filled.get(r[0], r[1]), *r[2:]) for r in rows))
+            rows = staging.execute(
                 f"SELECT seq, {', '.join(EVENT_COLUMNS)} FROM events ORDER BY rowid"
-            ).fetchall()
+            )
+            events = numbered(rows, 1, self._next_id(EVENTS))
+            self._copy_in(EVENTS, ((i, filled.get(r[0], r[2]), *r[3:]) for i, r in events))
         finally:
             staging.close()
-        if not incidents:
-            return
-        filled = fill_ids([(r[0], r[1]) for r in incidents], self._next_id(INCIDENTS))
-        event_ids = fill_ids([(i, r[1]) for i, r in enumerate(events)], self._next_id(EVENTS))
-        mark = ", ".join(["%s"] * len(INCIDENT_COLUMNS))
-        self.conn.exec_driver_sql(
-            f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) VALUES ({mark})",
-            [(filled.get(r[0], r[1]), *r[2:]) for r in incidents],
-        )
-        if events:
-            mark = ", ".join(["%s"] * len(EVENT_COLUMNS))
-            self.conn.exec_driver_sql(
-                f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({mark})",
-                [
-                    (event_ids.get(i, r[1]), filled.get(r[0], r[2]), *r[3:])
-                    for i, r in enumerate(events)
-                ],
-            )
 
-    def _clash(self, part: Part, exc: IntegrityError) -> str:
+    def _copy_in(self, table: Any, rows: Iterator[tuple[Any, ...]]) -> None:
+        columns = INCIDENT_COLUMNS if table is INCIDENTS else EVENT_COLUMNS
+        with (
+            self.raw.cursor() as cursor,
+            cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
+    def _clash(self, part: Part, exc: Exception) -> str:
         """Which line of a refused part holds an id that is already taken."""
         staging = sqlite3.connect(part.staging)
         try:
@@ -345,7 +349,7 @@ class Copier:
         if clashes:
             seq, _, why = min(clashes)
             return f"line {self.first_line + seq - 1}: {why}"
-        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         last = self.first_line + (incidents[-1][0] if incidents else 1) - 1
         return f"lines {self.first_line}-{last}: refused by the database: {detail}"
 
@@ -359,14 +363,20 @@ class Copier:
         return found
 
 
-def fill_ids(pairs: Sequence[tuple[int, int | None]], next_id: int) -> dict[int, int]:
-    """Ids for the rows that have none, keyed by their first element: each takes the next
-    id after the largest one so far (in the database and the rows before it)."""
-    filled: dict[int, int] = {}
-    for key, given in pairs:
+def numbered(rows: Iterable[Row], at: int, next_id: int) -> Iterator[tuple[int, Row]]:
+    """Each row with its id: the one at ``row[at]``, or if that is None the next free
+    one: one more than the largest so far, in the database (``next_id``) and the rows
+    before it."""
+    for row in rows:
+        given = row[at]
         if given is None:
-            filled[key] = next_id
+            yield next_id, row
             next_id += 1
         else:
             next_id = max(next_id, given + 1)
-    return filled
+            yield given, row
+
+
+def fill_ids(pairs: Sequence[tuple[int, int | None]], next_id: int) -> dict[int, int]:
+    """The ids ``numbered`` gives the (key, id) pairs that have none, by key."""
+    return {row[0]: new for new, row in numbered(pairs, 1, next_id) if row[1] is None}
