@@ -231,3 +231,28 @@ def test_imports_one_after_another_on_one_database(cli, db_url, tmp_path):
     finally:
         rt.close()
     assert len(cli.json("list", "--limit", "5000", now=NOW, expect=0)) == 3000
+
+
+def _dies_on_boom(raw: bytes):  # a convert whose worker is killed, as by the OOM killer
+    import os
+    import signal
+
+    if b"boom" in raw:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return (None,) * len(bulk.INCIDENT_COLUMNS), [], True
+
+
+def test_a_worker_that_dies_stops_the_import_with_a_sentence(tmp_path):
+    from incidentctl.errors import IncidentctlError
+
+    source = tmp_path / "in.ndjson"
+    source.write_text("".join(f'{{"n": {i}}}\n' for i in range(3000)) + '{"boom": 1}\n')
+    parts = bulk.cut(source, tmp_path, part_bytes=4_000)
+    seen = []
+    with (
+        pytest.raises(IncidentctlError, match=r"was killed by signal 9; nothing was imported"),
+        bulk.staging(parts, _dies_on_boom, workers=2) as staged,
+    ):
+        seen.extend(s.incidents for s in staged)
+    assert sum(seen) < 3000  # the parts before the last one came through
+    assert len(seen) == len(parts) - 1

@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import apsw
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
+from incidentctl.errors import IncidentctlError
 from incidentctl.store.models import Event, Incident
 
 __all__ = ["MAX_PARTS", "PART_BYTES", "Copier", "Part", "Refused", "Staged", "cut", "staging"]
@@ -110,23 +112,6 @@ def cut(source: Path, workdir: Path, *, part_bytes: int = PART_BYTES) -> list[Pa
 
 # --------------------------------------------------------------------------- workers
 
-_convert: Convert | None = None
-
-
-def _start_worker(convert: Convert) -> None:
-    global _convert
-    _convert = convert
-    # A worker's rows hold no reference cycles, and what it inherited is never garbage:
-    # the cycle collector would only walk the same objects again and again.
-    gc.disable()
-    # Ctrl-C reaches the whole process group: the importing process stops the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _stage_in_worker(part: Part) -> Staged:
-    assert _convert is not None
-    return _stage_with(_convert, part)
-
 
 @contextmanager
 def staging(
@@ -134,20 +119,99 @@ def staging(
 ) -> Iterator[Iterator[Staged]]:
     """The parts staged, in file order, each as soon as it and those before it are.
 
-    With more than one part, a pool of worker processes (one per core) starts at once,
-    so the parts are read while the caller opens the database. One part is staged in
-    this process when it is asked for. Leaving the block stops the workers.
+    With more than one part, worker processes (one per core) start at once, so the
+    parts are read while the caller opens the database. One part is staged in this
+    process when it is asked for. Leaving the block stops the workers.
     """
     if len(parts) == 1:
         yield (_stage_with(convert, part) for part in parts)
         return
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    # fork where it is safe: the workers start with the policy already loaded
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-    processes = min(len(parts), max(1, workers or os.cpu_count() or 1))
-    with context.Pool(processes, initializer=_start_worker, initargs=(convert,)) as pool:
-        yield pool.imap(_stage_in_worker, parts)
+    pool = _Workers(parts, convert, max(1, workers or os.cpu_count() or 1))
+    try:
+        yield iter(pool)
+    finally:
+        pool.stop()
+
+
+class _Workers:
+    """One process per part, at most ``count`` at a time, started as others end.
+
+    Rather than ``multiprocessing.Pool``: a worker that dies (the OOM killer, a signal)
+    is noticed at once and stops the import with a sentence, where a pool would wait
+    for its lost result for ever, holding the database's write lock.
+    """
+
+    def __init__(self, parts: Sequence[Part], convert: Convert, count: int) -> None:
+        # fork where it is safe: the workers start with the policy already loaded
+        self.context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+        self.convert = convert
+        self.parts = list(parts)
+        self.waiting = iter(self.parts)
+        self.count = count
+        self.running: dict[int, Any] = {}  # part index -> process
+        self.ended: dict[int, int] = {}  # part index -> exit code
+        self._start_more()
+
+    def _start_more(self) -> None:
+        while len(self.running) < self.count:
+            part = next(self.waiting, None)
+            if part is None:
+                return
+            process = self.context.Process(
+                target=_stage_in_worker, args=(self.convert, part), daemon=True
+            )
+            process.start()
+            self.running[part.index] = process
+
+    def __iter__(self) -> Iterator[Staged]:
+        for part in self.parts:
+            while part.index in self.running:
+                wait([p.sentinel for p in self.running.values()])
+                for index, process in list(self.running.items()):
+                    if process.exitcode is not None:
+                        process.join()
+                        self.ended[index] = process.exitcode
+                        del self.running[index]
+                self._start_more()
+            code = self.ended.pop(part.index)
+            if code != 0:
+                how = f"was killed by signal {-code}" if code < 0 else f"failed (exit {code})"
+                raise IncidentctlError(
+                    f"the worker process reading bytes {part.start}-{part.end} of "
+                    f"{part.source} {how}; nothing was imported"
+                )
+            yield _recorded(part)
+
+    def stop(self) -> None:
+        for process in self.running.values():
+            process.terminate()
+        for process in self.running.values():
+            process.join()
+        self.running.clear()
+
+
+def _stage_in_worker(convert: Convert, part: Part) -> None:
+    """A worker process: stage one part (its summary is recorded in the staging file)."""
+    # A worker's rows hold no reference cycles, and what it inherited is never garbage:
+    # the cycle collector would only walk the same objects again and again.
+    gc.disable()
+    # Ctrl-C reaches the whole process group: the importing process stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _stage_with(convert, part)
+
+
+def _recorded(part: Part) -> Staged:
+    """The summary a worker recorded in the part's staging file."""
+    db = sqlite3.connect(part.staging)
+    try:
+        lines, incidents, events, derived, line, why = db.execute(
+            "SELECT lines, incidents, events, derived, error_line, error FROM staged"
+        ).fetchone()
+    finally:
+        db.close()
+    return Staged(part, lines, incidents, events, derived, None if line is None else (line, why))
 
 
 def _stage_with(convert: Convert, part: Part) -> Staged:
@@ -205,8 +269,14 @@ def _stage_with(convert: Convert, part: Part) -> Staged:
                 if len(incidents) >= BATCH:
                     flush()
         flush()
+        staged = Staged(part, number, **counts, error=error)
+        db.execute("CREATE TABLE staged (lines, incidents, events, derived, error_line, error)")
+        db.execute(
+            "INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?)",
+            (number, staged.incidents, staged.events, staged.derived, *(error or (None, None))),
+        )
         db.execute("COMMIT")
-        return Staged(part, number, **counts, error=error)
+        return staged
     finally:
         db.close()
 
