@@ -1,15 +1,15 @@
 """Bulk loading for ``import``: parts, worker processes, staging files, one transaction.
 
-The input file is cut into parts at line ends. Worker processes (one per core) each
-turn a part's lines into rows, already in the stored form, and write them to a
-staging SQLite file of their own: the Python work of validating, deriving and
+The input file is cut into parts at line ends. Worker processes (one per core at a
+time) each turn a part's lines into rows, already in the stored form, and write them
+to a staging SQLite file of their own: the Python work of validating, deriving and
 binding values runs on every core. The importing process then copies the parts into
 the database in file order, inside its single write transaction: on SQLite one
 ``INSERT … SELECT`` per table from the attached staging file (the engine copies; no
-value passes through Python again), on PostgreSQL the staged rows with
-``executemany``. A part whose lines were refused stops the import with the first bad
-line; a copy refused by a constraint is traced to its line. Nothing is kept unless
-everything went in.
+value passes through Python again), on PostgreSQL the staged rows streamed with
+``COPY``. A part whose lines were refused stops the import with the first bad line; a
+copy refused by a constraint is traced to its line. Nothing is kept unless everything
+went in.
 
 Ids: a line's own id is kept. A line without one gets the next free id, exactly as if
 the lines were inserted one by one in order (one more than the largest id in the
