@@ -285,3 +285,31 @@ def test_a_file_with_a_byte_order_mark_and_crlf_lines_is_read(cli, tmp_path):
     source = tmp_path / "bom.ndjson"
     source.write_bytes(b"\xef\xbb\xbf" + (line + "\r\n").encode() * 2)
     assert cli.json("import", str(source), now=LATER)["incidents"] == 2
+
+
+def test_imported_incidents_are_owed_notices_by_their_own_recipients(cli, tmp_path):
+    """Two open incidents of one level and service: notices go to the assignee only, so
+    the one with an assignee is owed them and the one without is not."""
+    from importlib import resources
+
+    text = resources.files("incidentctl").joinpath("sla.toml").read_text()
+    head, rules = text.split("[notifications.initial]", 1)
+    rules, tail = rules.split("[roles]", 1)
+    rules = "\n".join(
+        line.replace('"service_owner"', '"assignee"')
+        for line in rules.splitlines()
+        if not line.startswith(("phone", "email"))
+    )
+    (tmp_path / "sla.toml").write_text(f"{head}[notifications.initial]{rules}\n[roles]{tail}")
+    base = {"service": "payments", "level": 1, "reported_at": "2026-11-26T23:50:00Z"}
+    source = tmp_path / "in.ndjson"
+    source.write_text(
+        json.dumps({**base, "title": "nobody assigned"})
+        + "\n"
+        + json.dumps({**base, "title": "assigned", "assignee": "li.wei"})
+        + "\n"
+    )
+    cli("import", str(source), now=LATER)
+    sent = cli.json("escalate", now=LATER)["deliveries"]
+    assert {d["incident"] for d in sent} == {2}
+    assert (2, "initial", "sms") in {(d["incident"], d["notice"], d["channel"]) for d in sent}

@@ -514,8 +514,15 @@ class _LineReader:
         not yet recorded here (deliveries are not part of an export)."""
         if incident.closed_at is not None:
             return None
-        # The schedule depends on the level and the service's recipients only.
-        key = (incident.level, incident.service)
+        # The schedule depends on the level and on who can be reached: the service's
+        # people, the assignee, the reporter and the contact they left (``recipients``).
+        key = (
+            incident.level,
+            incident.service,
+            incident.assignee,
+            incident.reporter,
+            incident.contact,
+        )
         schedule = self.schedule_cache.get(key)
         if schedule is None:
             schedule = self.schedule_cache[key] = self.schedule_of(self.policy, incident)
