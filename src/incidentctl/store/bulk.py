@@ -58,7 +58,7 @@ EVENT_COLUMNS = (
 # One line becomes one incident row and its event rows, each a tuple in the column
 # order above, or is refused. The bool says whether the timeline was derived.
 Row = tuple[Any, ...]
-Convert = Callable[[bytes], tuple[tuple[Any, ...], list[tuple[Any, ...]], bool]]
+Convert = Callable[[bytes], tuple[Row, list[Row], bool]]
 
 
 class Refused(Exception):
@@ -386,7 +386,7 @@ class Copier:
         finally:
             staging.close()
 
-    def _copy_in(self, table: Any, rows: Iterator[tuple[Any, ...]]) -> None:
+    def _copy_in(self, table: Any, rows: Iterator[Row]) -> None:
         columns = INCIDENT_COLUMNS if table is INCIDENTS else EVENT_COLUMNS
         with (
             self.raw.cursor() as cursor,
@@ -407,8 +407,7 @@ class Copier:
         kinds = (("incident", INCIDENTS, incidents), ("event", EVENTS, events))
         for order, (kind, table, rows) in enumerate(kinds):
             # The ids the rows would have had, given or filled in (the copy was undone).
-            filled = fill_ids([(k, i) for k, (_, i) in enumerate(rows)], self._next_id(table))
-            ids = [filled.get(k, given) for k, (_, given) in enumerate(rows)]
+            ids = [i for i, _ in numbered(rows, 1, self._next_id(table))]
             taken = self._taken(table, ids)
             seen: set[int] = set()
             for (seq, _), given in zip(rows, ids, strict=True):

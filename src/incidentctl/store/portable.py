@@ -31,9 +31,8 @@ from incidentctl.errors import InvalidInput
 from incidentctl.policy import lifecycle
 from incidentctl.policy.clocks import CLOCKS, IncidentFacts, compute_clocks, deadline
 from incidentctl.store import bulk
-from incidentctl.store.bulk import Refused
+from incidentctl.store.bulk import EVENTS, INCIDENTS, Refused
 from incidentctl.store.engine import Database
-from incidentctl.store.models import Event, Incident
 from incidentctl.store.types import UTCDateTime
 from incidentctl.times import to_rfc3339
 
@@ -55,9 +54,6 @@ EVENT_KINDS = (
     "notified",
 )
 EXPORT_BATCH = 1000
-
-INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
-EVENTS = Event.__table__  # type: ignore[attr-defined]
 
 _TEXT_FIELDS = ("title", "service")
 _OPTIONAL_TEXT = (
@@ -96,7 +92,7 @@ _ALLOWED = frozenset(
     )
 )
 _EVENT_KEYS = frozenset(("id", "kind", "at", "recorded_at", "actor", "data"))
-# Every column present, so rows can be read with one itemgetter.
+# Every column present, so a row can be read in ``bulk.INCIDENT_COLUMNS`` order.
 _EMPTY_ROW: dict[str, Any] = {c.name: None for c in INCIDENTS.columns}
 # ``convert`` writes an event row in this order.
 assert bulk.EVENT_COLUMNS == ("id", "incident_id", "kind", "at", "recorded_at", "actor", "data")
@@ -247,7 +243,7 @@ class _LineReader:
         self.levels: Mapping[int, Any] = policy.levels
         self.relevel: str = policy.relevel
         self.schedules = "notify_at" in INCIDENTS.c
-        self.schedule_cache: dict[tuple[int, str], Any] = {}
+        self.schedule_cache: dict[tuple[Any, ...], Any] = {}
         self.now = now
         self.now_text = _stored_time(now)
         self.texts: dict[int, str] = {}
@@ -272,28 +268,34 @@ class _LineReader:
                 raise Refused(f"not UTF-8 text: {bad.reason}") from None
             raise Refused(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
         # id() of a time -> its stored text: a time shared by columns is formatted once
-        texts = self.texts = {id(self.now): self.now_text}
+        self.texts = {id(self.now): self.now_text}
         row, events, derived = self.incident(obj)
+        stored = self.stored
         incident = [row[name] for name in bulk.INCIDENT_COLUMNS]
         for i in _INCIDENT_TIMES:
-            moment = incident[i]
-            if moment is not None:
-                text = texts.get(id(moment))
-                if text is None:
-                    text = texts[id(moment)] = _stored_time(moment)
-                incident[i] = text
+            if incident[i] is not None:
+                incident[i] = stored(incident[i])
         incident_id = row["id"]
-        now, now_text = self.now, self.now_text
-        timeline = []
-        for e in events:
-            at, recorded = e["at"], e["recorded_at"]
-            at_text = texts.get(id(at)) or _stored_time(at)
-            recorded_text = now_text if recorded is now else _stored_time(recorded)
-            data = orjson.dumps(e["data"]).decode()
-            timeline.append(
-                (e["id"], incident_id, e["kind"], at_text, recorded_text, e["actor"], data)
+        timeline = [
+            (
+                e["id"],
+                incident_id,
+                e["kind"],
+                stored(e["at"]),
+                stored(e["recorded_at"]),
+                e["actor"],
+                orjson.dumps(e["data"]).decode(),
             )
+            for e in events
+        ]
         return tuple(incident), timeline, derived
+
+    def stored(self, moment: datetime) -> str:
+        """The stored text of one of this line's times, formatted once per time object."""
+        text = self.texts.get(id(moment))
+        if text is None:
+            text = self.texts[id(moment)] = _stored_time(moment)
+        return text
 
     # -- one line ------------------------------------------------------------------
 
@@ -473,10 +475,8 @@ class _LineReader:
         return events
 
     def rfc3339(self, moment: datetime) -> str:
-        """``times.to_rfc3339``, from the stored text of this line's time when it has one."""
-        text = self.texts.get(id(moment))
-        if text is None:
-            text = self.texts[id(moment)] = _stored_time(moment)
+        """``times.to_rfc3339``, from the time's stored text (formatted once)."""
+        text = self.stored(moment)
         return f"{text[:10]}T{text[11:19]}Z"
 
     def finish(self, row: dict[str, Any], events: list[dict[str, Any]], derived: bool) -> None:
