@@ -1,6 +1,6 @@
 """Where the database is, how to connect, and how transactions begin.
 
-SQLite is the embedded default: WAL, a busy timeout, foreign keys on, write
+SQLite is the embedded default: WAL, 16 KiB pages, a busy timeout, foreign keys on, write
 transactions that take the write lock up front (``BEGIN IMMEDIATE``) and a file
 readable by its owner only. PostgreSQL is reached by URL. Engine-specific SQL stays
 in this room.
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from incidentctl.errors import ConfigError, DatabaseUnavailable
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+PAGE_SIZE = 16384  # bytes; SQLite's default is 4096
 
 
 def default_db_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -67,6 +68,9 @@ def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
             # Let SQLAlchemy's "begin" event issue BEGIN itself, so writes can be IMMEDIATE.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
+            # Only a new database takes it (before its first table): fewer, larger
+            # writes for a commit and its checkpoint, and faster scans (see decisions).
+            cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")

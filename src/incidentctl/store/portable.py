@@ -94,6 +94,7 @@ _ALLOWED = frozenset(
 _EVENT_KEYS = frozenset(("id", "kind", "at", "recorded_at", "actor", "data"))
 # Every column present, so a row can be read in ``bulk.INCIDENT_COLUMNS`` order.
 _EMPTY_ROW: dict[str, Any] = {c.name: None for c in INCIDENTS.columns}
+_IN_COLUMN_ORDER = itemgetter(*bulk.INCIDENT_COLUMNS)
 # ``convert`` writes an event row in this order.
 assert bulk.EVENT_COLUMNS == ("id", "incident_id", "kind", "at", "recorded_at", "actor", "data")
 _INCIDENT_TIMES = [
@@ -106,7 +107,9 @@ _INCIDENT_TIMES = [
 _CLOCK_COLUMNS = [(name, f"{name}_due_at", f"{name}_stopped_at") for name in CLOCKS]
 
 
-_AT = itemgetter("at")
+_AT_TEXT = itemgetter(bulk.EVENT_COLUMNS.index("at"))
+# The times a derived timeline's events happen at (the problem event: the latest).
+_LIFECYCLE_TIMES = ("reported_at", *_MILESTONES)
 
 
 def _stored_time(moment: datetime) -> str:
@@ -269,25 +272,13 @@ class _LineReader:
             raise Refused(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
         # id() of a time -> its stored text: a time shared by columns is formatted once
         self.texts = {id(self.now): self.now_text}
-        row, events, derived = self.incident(obj)
-        stored = self.stored
-        incident = [row[name] for name in bulk.INCIDENT_COLUMNS]
+        row, timeline, derived = self.incident(obj)
+        known, stored = self.texts.get, self.stored
+        incident = list(_IN_COLUMN_ORDER(row))
         for i in _INCIDENT_TIMES:
-            if incident[i] is not None:
-                incident[i] = stored(incident[i])
-        incident_id = row["id"]
-        timeline = [
-            (
-                e["id"],
-                incident_id,
-                e["kind"],
-                stored(e["at"]),
-                stored(e["recorded_at"]),
-                e["actor"],
-                orjson.dumps(e["data"]).decode(),
-            )
-            for e in events
-        ]
+            moment = incident[i]
+            if moment is not None:
+                incident[i] = known(id(moment)) or stored(moment)
         return tuple(incident), timeline, derived
 
     def stored(self, moment: datetime) -> str:
@@ -299,7 +290,8 @@ class _LineReader:
 
     # -- one line ------------------------------------------------------------------
 
-    def incident(self, obj: Any) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+    def incident(self, obj: Any) -> tuple[dict[str, Any], list[bulk.Row], bool]:
+        """The line's incident (columns by name, times as datetimes) and event rows."""
         if not isinstance(obj, dict):
             raise Refused("expected a JSON object (one incident per line)")
         if not _ALLOWED.issuperset(obj):
@@ -348,7 +340,8 @@ class _LineReader:
             events = [self.event(i, e) for i, e in enumerate(raw_events)]
             self.check_timeline(row, events)
         else:
-            events = self.derive_timeline(row)
+            events = []
+            timeline = self.derive_timeline(row)
         self.check_milestones(row)
         self.finish(row, events, derived=not raw_events)
         status = obj.get("status")
@@ -357,7 +350,9 @@ class _LineReader:
                 f"status {status!r} does not match the milestones (they make it "
                 f"{row['status']!r}); drop the field or fix the times"
             )
-        return row, events, not raw_events
+        if raw_events:
+            timeline = self.event_rows(row["id"], events)
+        return row, timeline, not raw_events
 
     def check_milestones(self, row: dict[str, Any]) -> None:
         recovered, resolved = row["recovered_at"], row["resolved_at"]
@@ -398,6 +393,21 @@ class _LineReader:
             "data": data,
         }
 
+    def event_rows(self, incident_id: int | None, events: list[dict[str, Any]]) -> list[bulk.Row]:
+        stored = self.stored
+        return [
+            (
+                e["id"],
+                incident_id,
+                e["kind"],
+                stored(e["at"]),
+                stored(e["recorded_at"]),
+                e["actor"],
+                orjson.dumps(e["data"]).decode(),
+            )
+            for e in events
+        ]
+
     def check_timeline(self, row: dict[str, Any], events: list[dict[str, Any]]) -> None:
         if events[0]["kind"] != "opened":
             raise Refused("events: the first event must be 'opened'")
@@ -416,25 +426,22 @@ class _LineReader:
             else row["level"]
         )
 
-    def derive_timeline(self, row: dict[str, Any]) -> list[dict[str, Any]]:
-        """The events the lifecycle commands would have written, from the milestones."""
+    def derive_timeline(self, row: dict[str, Any]) -> list[bulk.Row]:
+        """The event rows the lifecycle commands would have written, from the milestones.
+
+        Rows, not event objects: nothing else reads a derived timeline (the milestones
+        are the clocks' facts), so the events go straight to their stored form."""
         if row["resolved_at"] and not row["recovered_at"]:
             row["recovered_at"] = row["resolved_at"]  # a solution restores the service too
             implied = True
         else:
             implied = False
         row["opened_level"] = row["level"]
-        now, actor, assignee = self.now, self.actor, row["assignee"]
+        incident_id, assignee = row["id"], row["assignee"]
+        stored, now, actor = self.stored, self.now_text, self.actor
 
-        def event(kind: str, at: datetime, data: dict[str, Any], who: str = actor) -> dict:
-            return {
-                "id": None,
-                "kind": kind,
-                "at": at,
-                "recorded_at": now,
-                "actor": who,
-                "data": data,
-            }
+        def event(kind: str, at: datetime, data: dict[str, Any], who: str = actor) -> bulk.Row:
+            return (None, incident_id, kind, stored(at), now, who, orjson.dumps(data).decode())
 
         # What each command writes, in lifecycle order; None values are left out.
         opened = {
@@ -468,10 +475,12 @@ class _LineReader:
             data = {} if who is None else {"confirmed_by": who}
             events.append(event("closed", row["closed_at"], data))
         if row["problem_ref"]:
-            latest = max(e["at"] for e in events)
+            latest = max(row[name] for name in _LIFECYCLE_TIMES if row[name] is not None)
             data = {"ref": row["problem_ref"], "reason": row["problem_reason"]}
             events.append(event("problem", latest, data))
-        events.sort(key=_AT)  # stable: ties keep the lifecycle order
+        # By time, as the stored texts order (UTC, fixed width); stable: ties keep the
+        # lifecycle order.
+        events.sort(key=_AT_TEXT)
         return events
 
     def rfc3339(self, moment: datetime) -> str:
