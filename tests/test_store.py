@@ -64,7 +64,7 @@ def test_naive_times_are_refused():
         UTCDateTime().process_bind_param(datetime(2026, 1, 1), None)  # type: ignore[arg-type]
 
 
-def test_the_database_file_is_private_and_in_wal_mode(cli, tmp_path):
+def test_the_database_file_is_private_in_wal_mode_with_16k_pages(cli, tmp_path):
     if not cli.db.endswith(".db"):
         pytest.skip("SQLite only")
     os.umask(0o022)
@@ -73,6 +73,21 @@ def test_the_database_file_is_private_and_in_wal_mode(cli, tmp_path):
     assert mode == 0o600
     conn = sqlite3.connect(cli.db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 16384
+    conn.close()
+
+
+def test_an_existing_database_keeps_its_page_size(tmp_path):
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE t (x)")  # made by SQLite's default: 4 KiB pages
+    old.close()
+    db = Database(database_url(str(path)))
+    db.ensure_schema()
+    db.dispose()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 0
     conn.close()
 
 
