@@ -92,8 +92,11 @@ def _opt_utc(value: datetime | None, what: str) -> datetime | None:
 
 
 def _first(*times: datetime | None) -> datetime | None:
-    present = [t for t in times if t is not None]
-    return min(present) if present else None
+    first = None
+    for t in times:
+        if t is not None and (first is None or t < first):
+            first = t
+    return first
 
 
 def clock_state(due_at: datetime, stopped_at: datetime | None, now: datetime) -> ClockState:
@@ -137,9 +140,11 @@ def compute_clocks(
         raise ValueError(
             f"unknown relevel mode {relevel!r}; expected one of {', '.join(RELEVEL_MODES)}"
         )
-    for lv in (facts.level, *(r.level for r in facts.relevels)):
-        if lv not in levels:
-            raise ValueError(f"unknown level {lv!r}; known levels: {sorted(levels)}")
+    opened = levels.get(facts.level)
+    if opened is None or facts.relevels:
+        for lv in (facts.level, *(r.level for r in facts.relevels)):
+            if lv not in levels:
+                raise ValueError(f"unknown level {lv!r}; known levels: {sorted(levels)}")
 
     now = _utc(now, "now")
     reported = _utc(facts.reported_at, "reported_at")
@@ -150,16 +155,16 @@ def compute_clocks(
     resolve = _opt_utc(facts.resolved_at, "resolved_at")
     relevels = [(_utc(r.at, "relevel time"), r.level) for r in facts.relevels]
 
-    spans: dict[ClockName, tuple[datetime, datetime | None]] = {
-        "response": (reported, _first(ack, transfer, recover, resolve)),
-        "recovery": (occurred, _first(recover, resolve)),
-        "resolution": (reported, _first(resolve, transfer)),
-    }
+    spans: tuple[tuple[ClockName, datetime, datetime | None], ...] = (
+        ("response", reported, _first(ack, transfer, recover, resolve)),
+        ("recovery", occurred, _first(recover, resolve)),
+        ("resolution", reported, _first(resolve, transfer)),
+    )
 
     clocks: dict[ClockName, Clock] = {}
-    for name, (start, stop) in spans.items():
+    for name, start, stop in spans:
         level = facts.level
-        due = start + getattr(levels[level], name)
+        due = start + getattr(opened, name)
         for at, new_level in relevels:
             if new_level == level:
                 continue

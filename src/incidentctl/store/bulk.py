@@ -1,15 +1,15 @@
 """Bulk loading for ``import``: parts, worker processes, staging files, one transaction.
 
-The input file is cut into parts at line ends. Worker processes (one per core at a
-time) each turn a part's lines into rows, already in the stored form, and write them
-to a staging SQLite file of their own: the Python work of validating, deriving and
-binding values runs on every core. The importing process then copies the parts into
-the database in file order, inside its single write transaction: on SQLite one
-``INSERT … SELECT`` per table from the attached staging file (the engine copies; no
-value passes through Python again), on PostgreSQL the staged rows streamed with
-``COPY``. A part whose lines were refused stops the import with the first bad line; a
-copy refused by a constraint is traced to its line. Nothing is kept unless everything
-went in.
+The input file is cut into parts at line ends. Worker processes (one per core, each
+taking the next part until none is left) turn a part's lines into rows, already in
+the stored form, and write them to a staging SQLite file of their own: the Python work
+of validating, deriving and binding values runs on every core. The importing process
+then copies the parts into the database in file order, inside its single write
+transaction: on SQLite one ``INSERT … SELECT`` per table from the attached staging
+file (the engine copies; no value passes through Python again), on PostgreSQL the
+staged rows streamed with ``COPY``. A part whose lines were refused stops the import
+with the first bad line; a copy refused by a constraint is traced to its line.
+Nothing is kept unless everything went in.
 
 Ids: a line's own id is kept. A line without one gets the next free id, exactly as if
 the lines were inserted one by one in order (one more than the largest id in the
@@ -136,7 +136,8 @@ def staging(
 
 
 class _Workers:
-    """One process per part, at most ``count`` at a time, started as others end.
+    """``count`` worker processes, each taking the next part in file order until none is
+    left, so a core never waits for the importing process to hand it work.
 
     Rather than ``multiprocessing.Pool``: a worker that dies (the OOM killer, a signal)
     is noticed at once and stops the import with a sentence, where a pool would wait
@@ -145,61 +146,82 @@ class _Workers:
 
     def __init__(self, parts: Sequence[Part], convert: Convert, count: int) -> None:
         # fork where it is safe: the workers start with the policy already loaded
-        self.context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-        self.convert = convert
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
         self.parts = list(parts)
-        self.waiting = iter(self.parts)
-        self.count = count
-        self.running: dict[int, Any] = {}  # part index -> process
-        self.ended: dict[int, int] = {}  # part index -> exit code
-        self._start_more()
-
-    def _start_more(self) -> None:
-        while len(self.running) < self.count:
-            part = next(self.waiting, None)
-            if part is None:
-                return
-            process = self.context.Process(
-                target=_stage_in_worker, args=(self.convert, part), daemon=True
+        self.done: set[int] = set()
+        self.holding: dict[int, int] = {}  # worker pid -> the part it is staging
+        taken = context.Value("i", 0)  # how many parts the workers have taken
+        self.running: list[tuple[Any, Any]] = []  # (process, the pipe it reports on)
+        for _ in range(min(count, len(self.parts))):
+            reports, report = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_work, args=(convert, self.parts, taken, report), daemon=True
             )
             process.start()
-            self.running[part.index] = process
+            report.close()  # the worker's end: EOF here once the worker is gone
+            self.running.append((process, reports))
 
     def __iter__(self) -> Iterator[Staged]:
         for part in self.parts:
-            while part.index in self.running:
-                wait([p.sentinel for p in self.running.values()])
-                for index, process in list(self.running.items()):
-                    if process.exitcode is not None:
-                        process.join()
-                        self.ended[index] = process.exitcode
-                        del self.running[index]
-                self._start_more()
-            code = self.ended.pop(part.index)
-            if code != 0:
-                how = f"was killed by signal {-code}" if code < 0 else f"failed (exit {code})"
-                raise IncidentctlError(
-                    f"the worker process reading bytes {part.start}-{part.end} of "
-                    f"{part.source} {how}; nothing was imported"
-                )
+            while part.index not in self.done:
+                self._wait()
             yield _recorded(part)
 
+    def _wait(self) -> None:
+        """Until a worker reports or ends; a worker that failed stops the import."""
+        wait([reports for _, reports in self.running])
+        for process, reports in list(self.running):
+            try:
+                while reports.poll():
+                    what, index = reports.recv()
+                    if what == "taking":
+                        self.holding[process.pid] = index
+                    else:
+                        self.done.add(index)
+                        del self.holding[process.pid]
+            except EOFError:  # the worker is gone: it ended or it died
+                process.join()
+                self.running.remove((process, reports))
+                reports.close()
+                if process.exitcode != 0:
+                    self._failed(process.pid, process.exitcode)
+
+    def _failed(self, pid: int, code: int) -> None:
+        how = f"was killed by signal {-code}" if code < 0 else f"failed (exit {code})"
+        index = self.holding.get(pid)
+        if index is None:
+            raise IncidentctlError(f"an import worker process {how}; nothing was imported")
+        part = self.parts[index]
+        raise IncidentctlError(
+            f"the worker process reading bytes {part.start}-{part.end} of "
+            f"{part.source} {how}; nothing was imported"
+        )
+
     def stop(self) -> None:
-        for process in self.running.values():
+        for process, _ in self.running:
             process.terminate()
-        for process in self.running.values():
+        for process, reports in self.running:
             process.join()
+            reports.close()
         self.running.clear()
 
 
-def _stage_in_worker(convert: Convert, part: Part) -> None:
-    """A worker process: stage one part (its summary is recorded in the staging file)."""
+def _work(convert: Convert, parts: Sequence[Part], taken: Any, report: Any) -> None:
+    """A worker process: stage the next part not yet taken, until none is left."""
     # A worker's rows hold no reference cycles, and what it inherited is never garbage:
     # the cycle collector would only walk the same objects again and again.
     gc.disable()
     # Ctrl-C reaches the whole process group: the importing process stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _stage_with(convert, part)
+    while True:
+        with taken.get_lock():
+            index = taken.value
+            taken.value = index + 1
+        if index >= len(parts):
+            return
+        report.send(("taking", index))
+        _stage_with(convert, parts[index])  # its summary is recorded in the staging file
+        report.send(("staged", index))
 
 
 def _recorded(part: Part) -> Staged:
