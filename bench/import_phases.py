@@ -42,13 +42,14 @@ def main() -> None:
 
     from incidentctl.store import bulk, portable
 
-    mark("store imported (SQLAlchemy, the policy code)")
-    staging, copy, close = bulk.staging, bulk.Copier.copy, bulk.Copier.close
+    mark("store imported (the policy code; SQLAlchemy waits for the workers)")
+    staging = bulk.staging
 
     @contextmanager
     def traced_staging(*args: Any, **kwargs: Any) -> Iterator[Iterator[bulk.Staged]]:
         mark("workers start")
         with staging(*args, **kwargs) as parts:
+            trace_copier()
 
             def each() -> Iterator[bulk.Staged]:
                 for staged in parts:
@@ -57,17 +58,24 @@ def main() -> None:
 
             yield each()
 
-    def traced_copy(self: bulk.Copier, staged: bulk.Staged) -> None:
-        copy(self, staged)
-        mark(f"part {staged.part.index} copied")
+    def trace_copier() -> None:
+        from incidentctl.store.copier import Copier
 
-    def traced_close(self: bulk.Copier) -> None:
-        mark("transaction committed")
-        close(self)
+        mark("SQLAlchemy imported")
+        copy, close = Copier.copy, Copier.close
+
+        def traced_copy(self: Copier, staged: bulk.Staged) -> None:
+            copy(self, staged)
+            mark(f"part {staged.part.index} copied")
+
+        def traced_close(self: Copier) -> None:
+            mark("transaction committed")
+            close(self)
+
+        Copier.copy = traced_copy  # type: ignore[method-assign]
+        Copier.close = traced_close  # type: ignore[method-assign]
 
     portable.bulk.staging = traced_staging  # type: ignore[assignment]
-    bulk.Copier.copy = traced_copy  # type: ignore[method-assign]
-    bulk.Copier.close = traced_close  # type: ignore[method-assign]
     from incidentctl.cli import main as cli
 
     sys.argv = ["incidentctl", "--db", str(work / "phases.db"), "import", str(source)]

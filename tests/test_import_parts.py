@@ -256,3 +256,37 @@ def test_a_worker_that_dies_stops_the_import_with_a_sentence(tmp_path):
         seen.extend(s.incidents for s in staged)
     assert sum(seen) < 3000  # the parts before the last one came through
     assert len(seen) == len(parts) - 1
+
+
+def test_the_workers_column_names_are_the_models_columns():
+    from incidentctl.store import columns
+    from incidentctl.store.models import Event, Incident
+    from incidentctl.store.types import UTCDateTime
+
+    incidents = Incident.__table__.columns  # type: ignore[attr-defined]
+    events = Event.__table__.columns  # type: ignore[attr-defined]
+    assert sorted(columns.INCIDENT_COLUMNS) == sorted(c.name for c in incidents)
+    assert sorted(columns.EVENT_COLUMNS) == sorted(c.name for c in events)
+    assert columns.INCIDENT_COLUMNS[0] == columns.EVENT_COLUMNS[0] == "id"
+    times = {c.name for c in incidents if isinstance(c.type, UTCDateTime)}
+    assert set(columns.INCIDENT_TIMES) == times
+
+
+def test_the_workers_start_before_sqlalchemy_is_loaded():
+    """What a worker runs (the reader, the staging) does not import SQLAlchemy, so the
+    import command starts its workers without waiting for it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import incidentctl.cli, incidentctl.runtime, incidentctl.config\n"
+        "from incidentctl.store import bulk, portable\n"
+        "portable._LineReader(policy=incidentctl.config.builtin_policy(), "
+        "now=__import__('datetime').datetime.now(__import__('datetime').UTC), actor='t')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -6,7 +6,7 @@ update the incident and keep its SLA clocks (and their indexed due times) curren
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from incidentctl.errors import InvalidInput, NotFound
 from incidentctl.policy import lifecycle
-from incidentctl.policy.clocks import IncidentFacts, Relevel, compute_clocks, deadline
+from incidentctl.policy.clocks import compute_clocks, deadline, facts_of
 from incidentctl.runtime import Runtime
 from incidentctl.store.models import Event, Incident
 from incidentctl.times import to_rfc3339
@@ -76,32 +76,6 @@ def _append(
     )
     session.add(event)
     return event
-
-
-def facts_of(incident: Incident, events: Sequence[Event]) -> IncidentFacts:
-    """The clock facts: the first time each stopping event happened, and every re-level."""
-
-    def first(kind: str, **match: Any) -> datetime | None:
-        # The first one recorded: a clock keeps its first stop, even when a reopened
-        # incident is resolved again with an earlier --at.
-        for event in events:
-            if event.kind == kind and all(event.data.get(k) == v for k, v in match.items()):
-                return event.at
-        return None
-
-    relevels = sorted(
-        ((e.at, e.id or 0, e.data["to"]) for e in events if e.kind == "relevelled"),
-    )
-    return IncidentFacts(
-        level=incident.opened_level,
-        reported_at=incident.reported_at,
-        occurred_at=incident.occurred_at,
-        acknowledged_at=first("acknowledged"),
-        transferred_at=first("transferred", team="dev"),
-        recovered_at=first("recovered"),
-        resolved_at=first("resolved"),
-        relevels=tuple(Relevel(at=at, level=level) for at, _, level in relevels),
-    )
 
 
 def refresh(session: Session, rt: Runtime, incident: Incident) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from incidentctl.config import CHANNELS, Policy
-from incidentctl.policy.notices import Notice, rule_name
+from incidentctl.policy.notices import Notice, Schedule, rule_name
 from incidentctl.times import format_duration
 
 # Control characters would break a header or a terminal: each becomes a space.
@@ -199,3 +199,15 @@ def _clock_line(incident: Any, now: datetime) -> str:
     if due <= now:
         return f"{clock.capitalize()} overdue by {format_duration(now - due)} (due {stamp(due)})."
     return f"{clock.capitalize()} due in {format_duration(due - now)} ({stamp(due)})."
+
+
+RULES = ("initial", "progress", "rectification", "overdue")
+
+
+def schedule_of(policy: Policy, incident: Any) -> Schedule:
+    """The policy for this incident: does its level notify, and which rules reach anyone."""
+    level = policy.levels.get(incident.level)
+    if level is None or not level.notify:
+        return Schedule(notify=False)
+    enabled = frozenset(rule for rule in RULES if recipients(policy, rule, incident))
+    return Schedule(notify=True, every=policy.notifications.progress.every, enabled=enabled)

@@ -12,7 +12,7 @@ come (``ix_incidents_notify_at``) and deliveries whose ``next_attempt_at`` has c
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,18 +22,12 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from incidentctl.config import Policy, Retry
-from incidentctl.notify.messages import Note, PlannedDelivery, draft, recipients
+from incidentctl.notify.messages import Note, PlannedDelivery, draft, schedule_of
 from incidentctl.notify.transports import Message, Result
-from incidentctl.policy.notices import (
-    NoticeFacts,
-    Schedule,
-    due_notices,
-    next_notice_at,
-)
+from incidentctl.policy.notices import due_notices, next_notice_at, notice_facts
 from incidentctl.store.models import Delivery, Event, Incident
 
 FINAL = ("sent", "printed", "failed")
-RULES = ("initial", "progress", "rectification", "overdue")
 
 
 # --------------------------------------------------------------------------- reading
@@ -50,31 +44,6 @@ def deliveries_of(session: Session, incident_id: int | None) -> list[Delivery]:
 def delivery_key(incident_id: int, notice: str, sequence: int, channel: str, recipient: str) -> str:
     """The idempotency key a provider sees: unique per delivery."""
     return f"incidentctl:{incident_id}:{notice}:{sequence}:{channel}:{recipient}"
-
-
-def notice_facts(incident: Any, events: Iterable[Any]) -> NoticeFacts:
-    """The facts the due notices depend on: the incident's row and its re-levels."""
-    relevels = sorted((e.at, e.id or 0) for e in events if e.kind == "relevelled")
-    return NoticeFacts(
-        reported_at=incident.reported_at,
-        relevels=len(relevels),
-        relevelled_at=relevels[-1][0] if relevels else None,
-        recovered_at=incident.recovered_at,
-        closed_at=incident.closed_at,
-        clocks={
-            clock: (getattr(incident, f"{clock}_due_at"), getattr(incident, f"{clock}_stopped_at"))
-            for clock in ("response", "recovery", "resolution")
-        },
-    )
-
-
-def schedule_of(policy: Policy, incident: Any) -> Schedule:
-    """The policy for this incident: does its level notify, and which rules reach anyone."""
-    level = policy.levels.get(incident.level)
-    if level is None or not level.notify:
-        return Schedule(notify=False)
-    enabled = frozenset(rule for rule in RULES if recipients(policy, rule, incident))
-    return Schedule(notify=True, every=policy.notifications.progress.every, enabled=enabled)
 
 
 def _sent_keys(session: Session, incident_ids: Sequence[int]) -> dict[int, set[tuple[str, int]]]:

@@ -7,10 +7,10 @@ comparisons never depend on a zone's wall-clock arithmetic.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, NamedTuple, Protocol, get_args
+from typing import Any, Literal, NamedTuple, Protocol, get_args
 
 ClockName = Literal["response", "recovery", "resolution"]
 ClockState = Literal["running", "met", "breached"]
@@ -33,6 +33,7 @@ __all__ = [
     "compute_clocks",
     "current_level",
     "deadline",
+    "facts_of",
 ]
 
 
@@ -177,6 +178,34 @@ def compute_clocks(
             due = base + getattr(levels[new_level], name)  # due <= at: breached at once
         clocks[name] = Clock(name, start, due, stop, _state(due, stop, now))
     return clocks
+
+
+def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
+    """The clock facts of a stored incident (``opened_level``, ``reported_at``,
+    ``occurred_at``) and its events (``kind``, ``at``, ``id``, ``data``) in the order they
+    were recorded: the first time each stopping event happened, and every re-level."""
+
+    def first(kind: str, **match: Any) -> datetime | None:
+        # The first one recorded: a clock keeps its first stop, even when a reopened
+        # incident is resolved again with an earlier --at.
+        for event in events:
+            if event.kind == kind and all(event.data.get(k) == v for k, v in match.items()):
+                return event.at
+        return None
+
+    relevels = sorted(
+        ((e.at, e.id or 0, e.data["to"]) for e in events if e.kind == "relevelled"),
+    )
+    return IncidentFacts(
+        level=incident.opened_level,
+        reported_at=incident.reported_at,
+        occurred_at=incident.occurred_at,
+        acknowledged_at=first("acknowledged"),
+        transferred_at=first("transferred", team="dev"),
+        recovered_at=first("recovered"),
+        resolved_at=first("resolved"),
+        relevels=tuple(Relevel(at=at, level=level) for at, _, level in relevels),
+    )
 
 
 def deadline(clocks: Mapping[str, Clock] | Iterable[Clock]) -> datetime | None:

@@ -21,10 +21,10 @@ gets nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "NOTICES",
@@ -33,6 +33,7 @@ __all__ = [
     "Schedule",
     "due_notices",
     "next_notice_at",
+    "notice_facts",
     "rule_name",
 ]
 
@@ -80,6 +81,22 @@ class Notice(NamedTuple):
     @property
     def key(self) -> tuple[str, int]:
         return (self.name, self.sequence)
+
+
+def notice_facts(incident: Any, events: Iterable[Any]) -> NoticeFacts:
+    """The facts the due notices depend on: the incident's row and its re-levels."""
+    relevels = sorted((e.at, e.id or 0) for e in events if e.kind == "relevelled")
+    return NoticeFacts(
+        reported_at=incident.reported_at,
+        relevels=len(relevels),
+        relevelled_at=relevels[-1][0] if relevels else None,
+        recovered_at=incident.recovered_at,
+        closed_at=incident.closed_at,
+        clocks={
+            clock: (getattr(incident, f"{clock}_due_at"), getattr(incident, f"{clock}_stopped_at"))
+            for clock in ("response", "recovery", "resolution")
+        },
+    )
 
 
 def _candidates(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[Notice]:

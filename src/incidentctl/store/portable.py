@@ -22,19 +22,22 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import select, text
 
 from incidentctl.errors import InvalidInput
+from incidentctl.notify.messages import schedule_of
 from incidentctl.policy import lifecycle
-from incidentctl.policy.clocks import CLOCKS, IncidentFacts, compute_clocks, deadline
+from incidentctl.policy.clocks import CLOCKS, IncidentFacts, compute_clocks, deadline, facts_of
+from incidentctl.policy.notices import next_notice_at, notice_facts
 from incidentctl.store import bulk
-from incidentctl.store.bulk import EVENTS, INCIDENTS, Refused
-from incidentctl.store.engine import Database
-from incidentctl.store.types import UTCDateTime
+from incidentctl.store.bulk import Refused
+from incidentctl.store.columns import EVENT_COLUMNS, INCIDENT_COLUMNS, INCIDENT_TIMES
 from incidentctl.times import to_rfc3339
+
+if TYPE_CHECKING:
+    from incidentctl.store.engine import Database
 
 __all__ = ["EVENT_KINDS", "ImportSummary", "export_documents", "import_file"]
 
@@ -92,22 +95,18 @@ _ALLOWED = frozenset(
     )
 )
 _EVENT_KEYS = frozenset(("id", "kind", "at", "recorded_at", "actor", "data"))
-# Every column present, so a row can be read in ``bulk.INCIDENT_COLUMNS`` order.
-_EMPTY_ROW: dict[str, Any] = {c.name: None for c in INCIDENTS.columns}
-_IN_COLUMN_ORDER = itemgetter(*bulk.INCIDENT_COLUMNS)
+# Every column present, so a row can be read in the stored column order.
+_EMPTY_ROW: dict[str, Any] = dict.fromkeys(INCIDENT_COLUMNS)
+_IN_COLUMN_ORDER = itemgetter(*INCIDENT_COLUMNS)
 # ``convert`` writes an event row in this order.
-assert bulk.EVENT_COLUMNS == ("id", "incident_id", "kind", "at", "recorded_at", "actor", "data")
-_INCIDENT_TIMES = [
-    i
-    for i, name in enumerate(bulk.INCIDENT_COLUMNS)
-    if isinstance(INCIDENTS.c[name].type, UTCDateTime)
-]
+assert EVENT_COLUMNS == ("id", "incident_id", "kind", "at", "recorded_at", "actor", "data")
+_INCIDENT_TIMES = [INCIDENT_COLUMNS.index(name) for name in INCIDENT_TIMES]
 
 
 _CLOCK_COLUMNS = [(name, f"{name}_due_at", f"{name}_stopped_at") for name in CLOCKS]
 
 
-_AT_TEXT = itemgetter(bulk.EVENT_COLUMNS.index("at"))
+_AT_TEXT = itemgetter(EVENT_COLUMNS.index("at"))
 # The times a derived timeline's events happen at (the problem event: the latest).
 _LIFECYCLE_TIMES = ("reported_at", *_MILESTONES)
 
@@ -138,9 +137,13 @@ def export_documents(db: Database, statement: Any, now: datetime) -> Iterator[di
     Rows are read as plain tuples (no ORM objects) and streamed in batches; each batch's
     events come from one indexed query.
     """
-    from incidentctl.render import event_document, incident_document
+    from sqlalchemy import select
 
-    stmt = statement.with_only_columns(*INCIDENTS.columns).execution_options(yield_per=EXPORT_BATCH)
+    from incidentctl.render import event_document, incident_document
+    from incidentctl.store.models import Event, Incident
+
+    incidents, events_table = Incident.__table__, Event.__table__  # type: ignore[attr-defined]
+    stmt = statement.with_only_columns(*incidents.columns).execution_options(yield_per=EXPORT_BATCH)
     with db.read() as session:
         if db.dialect == "postgresql":
             # One snapshot for the incidents and the events read beside them.
@@ -150,9 +153,9 @@ def export_documents(db: Database, statement: Any, now: datetime) -> Iterator[di
             ids = [row.id for row in rows]
             timeline: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
             events = session.execute(
-                select(*EVENTS.columns)
-                .where(EVENTS.c.incident_id.in_(ids))
-                .order_by(EVENTS.c.incident_id, EVENTS.c.id)
+                select(*events_table.columns)
+                .where(events_table.c.incident_id.in_(ids))
+                .order_by(events_table.c.incident_id, events_table.c.id)
             ).all()
             for event in events:
                 timeline[event.incident_id].append(event_document(event))
@@ -204,8 +207,13 @@ def import_file(
     with tempfile.TemporaryDirectory(prefix="incidentctl-import-") as workdir:
         parts = bulk.cut(source, Path(workdir), part_bytes=part_bytes)
         with bulk.staging(parts, reader.convert, workers=workers) as staged_parts:
+            # SQLAlchemy is loaded only now, while the workers read.
+            from sqlalchemy import text
+
+            from incidentctl.store.copier import Copier
+
             db = open_db()
-            copier: bulk.Copier | None = None
+            copier: Copier | None = None
             try:
                 # The events refer to incidents of their own lines: no checks needed.
                 with db.write(foreign_keys=False) as session:
@@ -213,7 +221,7 @@ def import_file(
                     if db.dialect == "postgresql":
                         # Ids are chosen here, so no other writer may take one meanwhile.
                         conn.execute(text("LOCK TABLE incidents, events IN EXCLUSIVE MODE"))
-                    copier = bulk.Copier(conn)
+                    copier = Copier(conn)
                     for staged in staged_parts:
                         try:
                             copier.copy(staged)
@@ -246,20 +254,11 @@ class _LineReader:
         self.policy = policy
         self.levels: Mapping[int, Any] = policy.levels
         self.relevel: str = policy.relevel
-        self.schedules = "notify_at" in INCIDENTS.c
         self.schedule_cache: dict[tuple[Any, ...], Any] = {}
         self.now = now
         self.now_text = _stored_time(now)
         self.texts: dict[int, str] = {}
         self.actor = actor
-        # Imported here, not at the top: they import the store.
-        from incidentctl.handling import facts_of
-        from incidentctl.notify.outbox import notice_facts, schedule_of
-        from incidentctl.policy.notices import next_notice_at
-
-        self.facts_of = facts_of
-        self.notice_facts, self.schedule_of = notice_facts, schedule_of
-        self.next_notice_at = next_notice_at
 
     def convert(self, raw: bytes) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], bool]:
         """One line as its incident row and event rows, in the stored form (``bulk``)."""
@@ -506,7 +505,7 @@ class _LineReader:
         else:
             # Positions, not ids, order same-time re-levels: ids may not be chosen yet.
             timeline = [SimpleNamespace(**{**e, "id": i}) for i, e in enumerate(events)]
-            facts = self.facts_of(SimpleNamespace(**row), timeline)
+            facts = facts_of(SimpleNamespace(**row), timeline)
         clocks = compute_clocks(facts, levels=self.levels, relevel=self.relevel, now=self.now)
         for clock, due, stopped in _CLOCK_COLUMNS:
             row[due] = clocks[clock].due_at
@@ -515,8 +514,7 @@ class _LineReader:
         row["updated_at"] = self.now
         incident = SimpleNamespace(**row)  # for the pure functions that take an incident
         row["status"] = lifecycle.derive_status(incident)
-        if self.schedules:
-            row["notify_at"] = self.notify_at(incident, timeline)
+        row["notify_at"] = self.notify_at(incident, timeline)
 
     def notify_at(self, incident: Any, timeline: list[Any]) -> datetime | None:
         """When the outbox next looks at the incident, as migration 0002 decided for the
@@ -535,11 +533,11 @@ class _LineReader:
         )
         schedule = self.schedule_cache.get(key)
         if schedule is None:
-            schedule = self.schedule_cache[key] = self.schedule_of(self.policy, incident)
+            schedule = self.schedule_cache[key] = schedule_of(self.policy, incident)
         if not schedule.notify:
             return None
-        facts = self.notice_facts(incident, timeline)
-        return self.next_notice_at(facts, schedule, now=self.now, sent=())
+        facts = notice_facts(incident, timeline)
+        return next_notice_at(facts, schedule, now=self.now, sent=())
 
     # -- values --------------------------------------------------------------------
 
