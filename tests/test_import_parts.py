@@ -258,6 +258,34 @@ def test_a_worker_that_dies_stops_the_import_with_a_sentence(tmp_path):
     assert len(seen) == len(parts) - 1
 
 
+def _refuses_bad_dies_on_boom(raw: bytes):
+    if b"bad" in raw:
+        raise bulk.Refused("bad line")
+    return _dies_on_boom(raw)
+
+
+def test_a_bad_line_before_a_dead_worker_is_still_the_first_error(tmp_path):
+    """The parts come through in file order whoever finishes first: a line refused in an
+    early part is reported even when a worker reading a later part was killed."""
+    from incidentctl.errors import IncidentctlError
+
+    body = [f'{{"n": {i}}}\n' for i in range(3000)]
+    body[700] = '{"bad": 1}\n'  # in the second part
+    source = tmp_path / "in.ndjson"
+    source.write_text("".join(body) + '{"boom": 1}\n')  # the last part's worker dies
+    for attempt in range(3):  # not a matter of timing
+        (tmp_path / str(attempt)).mkdir()
+        parts = bulk.cut(source, tmp_path / str(attempt), part_bytes=4_000)
+        assert parts[1].start < len("".join(body[:701]).encode()) <= parts[1].end
+        errors = []
+        with (
+            pytest.raises(IncidentctlError, match=r"was killed by signal 9"),
+            bulk.staging(parts, _refuses_bad_dies_on_boom, workers=2) as staged,
+        ):
+            errors.extend(s.error for s in staged if s.error)
+        assert errors and errors[0][1] == "bad line"
+
+
 def test_the_workers_column_names_are_the_models_columns():
     from incidentctl.store import columns
     from incidentctl.store.models import Event, Incident

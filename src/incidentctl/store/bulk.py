@@ -124,8 +124,9 @@ class _Workers:
     left, so a core never waits for the importing process to hand it work.
 
     Rather than ``multiprocessing.Pool``: a worker that dies (the OOM killer, a signal)
-    is noticed at once and stops the import with a sentence, where a pool would wait
-    for its lost result for ever, holding the database's write lock.
+    is noticed and stops the import with a sentence when the parts before the one it
+    held are through (so the first bad line of the file still wins), where a pool would
+    wait for its lost result for ever, holding the database's write lock.
     """
 
     def __init__(self, parts: Sequence[Part], convert: Convert, count: int) -> None:
@@ -133,64 +134,80 @@ class _Workers:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
         self.parts = list(parts)
         self.done: set[int] = set()
-        self.holding: dict[int, int] = {}  # worker pid -> the part it is staging
-        taken = context.Value("i", 0)  # how many parts the workers have taken
-        self.running: list[tuple[Any, Any]] = []  # (process, the pipe it reports on)
-        for _ in range(min(count, len(self.parts))):
+        self.lost: dict[int, str] = {}  # part index -> how its worker ended
+        self.lost_elsewhere: str | None = None  # a worker that died holding no part
+        self.taken = context.Value("i", 0)  # how many parts the workers have taken
+        count = min(count, len(self.parts))
+        # Each worker's part, written before it is taken: read when the worker dies.
+        self.holding = context.Array("i", [-1] * count, lock=False)
+        self.running: list[tuple[Any, Any, int]] = []  # (process, its report pipe, slot)
+        for slot in range(count):
             reports, report = context.Pipe(duplex=False)
             process = context.Process(
-                target=_work, args=(convert, self.parts, taken, report), daemon=True
+                target=_work,
+                args=(convert, self.parts, self.taken, self.holding, slot, report),
+                daemon=True,
             )
             process.start()
             report.close()  # the worker's end: EOF here once the worker is gone
-            self.running.append((process, reports))
+            self.running.append((process, reports, slot))
 
     def __iter__(self) -> Iterator[Staged]:
         for part in self.parts:
-            while part.index not in self.done:
+            while part.index not in self.done and part.index not in self.lost:
+                if not self.running:  # cannot happen: a worker leaves only when all are taken
+                    break
                 self._wait()
+            if part.index in self.lost or part.index not in self.done:
+                how = self.lost.get(part.index) or self.lost_elsewhere or "ended early"
+                raise IncidentctlError(
+                    f"the worker process reading bytes {part.start}-{part.end} of "
+                    f"{part.source} {how}; nothing was imported"
+                )
             yield _recorded(part)
+        if self.lost_elsewhere:
+            raise IncidentctlError(
+                f"an import worker process {self.lost_elsewhere}; nothing was imported"
+            )
 
     def _wait(self) -> None:
-        """Until a worker reports or ends; a worker that failed stops the import."""
-        wait([reports for _, reports in self.running])
-        for process, reports in list(self.running):
+        """Until a worker reports or ends; a worker that failed loses the part it held."""
+        wait([reports for _, reports, _ in self.running])
+        for process, reports, slot in list(self.running):
             try:
                 while reports.poll():
-                    what, index = reports.recv()
-                    if what == "taking":
-                        self.holding[process.pid] = index
-                    else:
-                        self.done.add(index)
-                        del self.holding[process.pid]
+                    self.done.add(reports.recv())
             except EOFError:  # the worker is gone: it ended or it died
                 process.join()
-                self.running.remove((process, reports))
+                self.running.remove((process, reports, slot))
                 reports.close()
-                if process.exitcode != 0:
-                    self._failed(process.pid, process.exitcode)
+                code = process.exitcode
+                if code != 0:
+                    how = f"was killed by signal {-code}" if code < 0 else f"failed (exit {code})"
+                    self._lose(self.holding[slot], how)
 
-    def _failed(self, pid: int, code: int) -> None:
-        how = f"was killed by signal {-code}" if code < 0 else f"failed (exit {code})"
-        index = self.holding.get(pid)
-        if index is None:
-            raise IncidentctlError(f"an import worker process {how}; nothing was imported")
-        part = self.parts[index]
-        raise IncidentctlError(
-            f"the worker process reading bytes {part.start}-{part.end} of "
-            f"{part.source} {how}; nothing was imported"
-        )
+    def _lose(self, held: int, how: str) -> None:
+        if held < 0 or held in self.done:
+            # Killed before it wrote down a new part: the one it was about to take
+            # (read without the lock, which the dead worker may hold).
+            held = self.taken.get_obj().value
+        if held < len(self.parts):
+            self.lost.setdefault(held, how)
+        else:
+            self.lost_elsewhere = self.lost_elsewhere or how
 
     def stop(self) -> None:
-        for process, _ in self.running:
+        for process, _, _ in self.running:
             process.terminate()
-        for process, reports in self.running:
+        for process, reports, _ in self.running:
             process.join()
             reports.close()
         self.running.clear()
 
 
-def _work(convert: Convert, parts: Sequence[Part], taken: Any, report: Any) -> None:
+def _work(
+    convert: Convert, parts: Sequence[Part], taken: Any, holding: Any, slot: int, report: Any
+) -> None:
     """A worker process: stage the next part not yet taken, until none is left."""
     # A worker's rows hold no reference cycles, and what it inherited is never garbage:
     # the cycle collector would only walk the same objects again and again.
@@ -200,12 +217,12 @@ def _work(convert: Convert, parts: Sequence[Part], taken: Any, report: Any) -> N
     while True:
         with taken.get_lock():
             index = taken.value
+            holding[slot] = index  # first: a worker killed now is known to hold it
             taken.value = index + 1
         if index >= len(parts):
             return
-        report.send(("taking", index))
         _stage_with(convert, parts[index])  # its summary is recorded in the staging file
-        report.send(("staged", index))
+        report.send(index)
 
 
 def _recorded(part: Part) -> Staged:
