@@ -69,7 +69,7 @@ def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             # Only a new database takes it (before its first table): fewer, larger
-            # writes for a commit and its checkpoint, and faster scans (see decisions).
+            # writes for a large commit and its checkpoint (see docs/decisions.md).
             cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
