@@ -206,22 +206,3 @@ def test_db_upgrade_command(cli):
     again = cli.json("db", "upgrade")
     assert again["from"] == again["to"] == first["to"]
 
-
-def test_a_write_without_reference_checks_leaves_them_on_for_the_next(tmp_path):
-    db = Database(database_url(str(tmp_path / "fk.db")))
-    db.ensure_schema()
-    checks = "PRAGMA foreign_keys"
-    with db.write(foreign_keys=False) as session:  # as an import writes
-        assert session.connection().exec_driver_sql(checks).scalar() == 0
-    with db.write() as session:  # the same pooled connection
-        assert session.connection().exec_driver_sql(checks).scalar() == 1
-        orphan = (
-            "INSERT INTO events (incident_id, kind, at, recorded_at, actor, data) "
-            "VALUES (999, 'note', '2026-11-25 03:00:00.000000', "
-            "'2026-11-25 03:00:00.000000', 'x', '{}')"
-        )
-        with pytest.raises(Exception, match="FOREIGN KEY"):
-            session.connection().exec_driver_sql(orphan)
-    with db.read() as session:
-        assert session.connection().exec_driver_sql(checks).scalar() == 1
-    db.dispose()

@@ -79,12 +79,8 @@ def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            options = conn.get_execution_options()
-            # Set for each transaction (a pooled connection keeps it), and before BEGIN:
-            # SQLite ignores the pragma inside a transaction.
-            checks = "ON" if options.get("sqlite_foreign_keys", True) else "OFF"
-            conn.exec_driver_sql(f"PRAGMA foreign_keys={checks}")
-            conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     if url.startswith("postgresql"):
@@ -140,18 +136,11 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self, *, foreign_keys: bool = True) -> Iterator[Session]:
-        """One write transaction: on SQLite the write lock is taken when it begins.
-
-        ``foreign_keys=False``: SQLite does not check references in this transaction,
-        for a writer whose rows hold by construction (an import: each event belongs
-        to an incident of the same line)."""
-        engine = self._writer
-        if not foreign_keys:
-            engine = engine.execution_options(sqlite_foreign_keys=False)
+    def write(self) -> Iterator[Session]:
+        """One write transaction: on SQLite the write lock is taken when it begins."""
         with (
             translate_database_errors(self.url),
-            Session(engine, expire_on_commit=False) as session,
+            Session(self._writer, expire_on_commit=False) as session,
         ):
             with session.begin():
                 yield session

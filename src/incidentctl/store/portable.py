@@ -215,8 +215,7 @@ def import_file(
             db = open_db()
             copier: Copier | None = None
             try:
-                # The events refer to incidents of their own lines: no checks needed.
-                with db.write(foreign_keys=False) as session:
+                with db.write() as session:
                     conn = session.connection()
                     if db.dialect == "postgresql":
                         # Ids are chosen here, so no other writer may take one meanwhile.
