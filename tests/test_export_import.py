@@ -66,8 +66,9 @@ def test_export_import_export_is_byte_identical(cli, tmp_path):
 
     empty_the_database(cli)
     summary = cli.json("import", str(source), now=LATER)
+    # notices_due: only #2 (Level 2, open) owes a notice; #1 is closed, Level 3 notifies no one
     assert summary == {"imported": 3, "incidents": 3, "events": 16, "derived": 0,
-                       "dry_run": False}
+                       "notices_due": 1, "dry_run": False}
     assert cli("export", now=LATER).stdout == first
     # JSON and CSV come from the same documents
     assert [d["id"] for d in cli.json("export", now=LATER)] == [1, 2, 3]
@@ -242,10 +243,35 @@ def test_dry_run_validates_and_changes_nothing(cli, tmp_path):
                                   "reported_at": "2026-11-01T00:00:00Z"}) + "\n")
     summary = cli.json("import", str(source), "--dry-run", now=LATER)
     assert summary == {"imported": 0, "incidents": 1, "events": 1, "derived": 1,
-                       "dry_run": True}
+                       "notices_due": 1, "dry_run": True}
     assert cli.json("list", now=LATER) == []
     out = cli("import", str(source), "--dry-run", now=LATER)
     assert "nothing was imported" in out.stderr and out.stdout == ""
+    assert "1 of these incidents are not closed and owe notices now" in out.stderr
+
+
+def test_the_import_says_how_many_incidents_owe_notices_at_once(cli, tmp_path):
+    """Importing not-closed history queues notices for the next escalate: the import
+    says so, with the number escalate will then find."""
+    def line(i: int, **more) -> str:
+        return json.dumps({"title": f"t{i}", "service": "payments", "level": 1 + i % 3,
+                           "reported_at": "2026-11-01T00:00:00Z", **more}) + "\n"
+
+    closed = {"resolved_at": "2026-11-01T01:00:00Z", "solution": "fixed",
+              "approved_at": "2026-11-01T01:30:00Z", "approved_by": "zhang.min",
+              "closed_at": "2026-11-01T02:00:00Z", "confirmed_by": "Wang Fang"}
+    source = tmp_path / "history.ndjson"
+    # ids 1-6 at levels 1, 2, 3, 1, 2, 3; the first three closed
+    source.write_text("".join(line(i, **(closed if i < 3 else {})) for i in range(6)))
+    out = cli("import", str(source), now=LATER)
+    # open and at a notifying level: #4 (level 1) and #5 (level 2); #6 is level 3
+    assert "Note: 2 of the imported incidents are not closed and owe notices now" in out.stderr
+    due = cli.json("escalate", "--dry-run", now=LATER)["deliveries"]
+    assert {d["incident"] for d in due} == {4, 5}
+    again = tmp_path / "closed.ndjson"
+    again.write_text(line(9, id=100, **closed))
+    out = cli("import", str(again), now=LATER)
+    assert "owe notices" not in out.stderr
 
 
 def test_import_reads_standard_input(cli):

@@ -208,6 +208,13 @@ def import_(
         sys.stderr.write(
             f"Imported {summary.incidents} incidents and {summary.events} events{derived}.\n"
         )
+    if summary.notices_due and not as_json:
+        sys.stderr.write(
+            f"Note: {summary.notices_due} of {'these' if dry_run else 'the imported'} "
+            "incidents are not closed and owe notices now (deliveries are not imported): "
+            "the next `incidentctl escalate` or `watch` sends them. "
+            "`incidentctl escalate --dry-run` lists them first.\n"
+        )
 
 
 @contextmanager

@@ -173,6 +173,8 @@ class ImportSummary:
     incidents: int = 0
     events: int = 0
     derived: int = 0  # incidents whose timeline was derived from their milestones
+    # imported incidents with a notice due at once: the next escalate sends them
+    notices_due: int = 0
     dry_run: bool = False
 
     def document(self) -> dict[str, Any]:
@@ -181,6 +183,7 @@ class ImportSummary:
             "incidents": self.incidents,
             "events": self.events,
             "derived": self.derived,
+            "notices_due": self.notices_due,
             "dry_run": self.dry_run,
         }
 
@@ -208,9 +211,15 @@ def import_file(
         parts = bulk.cut(source, Path(workdir), part_bytes=part_bytes)
         with bulk.staging(parts, reader.convert, workers=workers) as staged_parts:
             # SQLAlchemy is loaded only now, while the workers read.
-            from sqlalchemy import text
+            from sqlalchemy import func, select, text
+            from sqlmodel import col
 
             from incidentctl.store.copier import Copier
+            from incidentctl.store.models import Incident
+
+            # Incidents with a notice due now (``notify_at`` is indexed): counted before
+            # and after, in the transaction that holds the write lock.
+            due_now = select(func.count()).where(col(Incident.notify_at) <= now)
 
             db = open_db()
             copier: Copier | None = None
@@ -221,6 +230,7 @@ def import_file(
                         # Ids are chosen here, so no other writer may take one meanwhile.
                         conn.execute(text("LOCK TABLE incidents, events IN EXCLUSIVE MODE"))
                     copier = Copier(conn)
+                    due_before = conn.execute(due_now).scalar_one()
                     for staged in staged_parts:
                         try:
                             copier.copy(staged)
@@ -229,6 +239,7 @@ def import_file(
                         summary.incidents += staged.incidents
                         summary.events += staged.events
                         summary.derived += staged.derived
+                    summary.notices_due = conn.execute(due_now).scalar_one() - due_before
                     if dry_run:
                         session.rollback()
                         return summary
