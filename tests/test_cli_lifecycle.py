@@ -345,6 +345,25 @@ def test_board_puts_the_nearest_deadline_first(cli):
     assert "in 8m" in human  # the major one's response countdown
 
 
+def test_the_board_shows_the_nearest_deadlines_and_counts_the_rest(cli, monkeypatch):
+    from incidentctl.cli import app as root
+
+    for minute, level in enumerate((3, 2, 1, 2, 3)):
+        cli("open", f"L{level} #{minute + 1}", "--level", str(level), "--service", "a",
+            now=at(minute))
+    assert [i["id"] for i in cli.json("board", now=at(5))] == [3, 2, 4, 1, 5]
+    assert [i["id"] for i in cli.json("board", "--limit", "2", now=at(5))] == [3, 2]
+    human = cli("board", "--limit", "2", now=at(5)).stdout
+    assert "L1 #3" in human and "L2 #2" in human and "L2 #4" not in human
+    more = "… and 3 more not closed (later deadlines, or none): incidentctl board --limit 5"
+    assert more in human
+    monkeypatch.setattr(root, "BOARD_ROWS", 4)  # the terminal board's default
+    human = cli(now=at(5)).stdout
+    assert "L2 #4" in human and "L3 #5" not in human and "… and 1 more" in human
+    assert "more not closed" not in cli("board", "--limit", "5", now=at(5)).stdout
+    assert cli("board", "--limit", "0", now=at(5), expect=2).stdout == ""
+
+
 def test_human_output_of_an_action(cli):
     open_incident(cli, level="1")
     out = cli("ack", "1", now=at(4)).stdout

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -442,3 +442,10 @@ def board(rt: Runtime, limit: int | None = None) -> list[Incident]:
         incidents = list(session.execute(stmt).scalars())
         session.expunge_all()
         return incidents
+
+
+def not_closed(rt: Runtime) -> int:
+    """How many incidents the board holds in all (an indexed count)."""
+    with rt.db.read() as session:
+        stmt = select(func.count()).where(col(Incident.status).in_(lifecycle.NOT_CLOSED))
+        return session.execute(stmt).scalar_one()

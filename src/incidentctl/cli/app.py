@@ -89,28 +89,52 @@ def root(
         show_board(ctx, as_json=False)
 
 
-def show_board(ctx: typer.Context, *, as_json: bool) -> None:
+BOARD_ROWS = 50  # the terminal board's rows unless --limit says otherwise
+
+
+def show_board(ctx: typer.Context, *, as_json: bool, limit: int | None = None) -> None:
+    """The board. In the terminal the nearest ``BOARD_ROWS`` deadlines and how many more
+    there are (a screen holds no more); ``--json`` gives them all unless limited."""
     from incidentctl import handling, render
 
     rt = runtime(ctx)
-    rows = handling.board(rt)
     if as_json:
+        rows = handling.board(rt, limit=limit)
         render.write_json([render.incident_document(i, rt.now) for i in rows])
         return
+    shown = limit or BOARD_ROWS
+    rows = handling.board(rt, limit=shown + 1)
+    more = handling.not_closed(rt) - shown if len(rows) > shown else 0
     render.print_incidents(
-        rows, rt.now, title=f"Open incidents — {render.human_time(rt.now, rt.now)}"
+        rows[:shown], rt.now, title=f"Open incidents — {render.human_time(rt.now, rt.now)}"
     )
+    if more:
+        render.console().print(
+            f"… and {more:,} more not closed (later deadlines, or none): "
+            f"incidentctl board --limit {shown + more}"
+        )
 
 
 @app.command("board")
-def board_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def board_command(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help=f"At most this many [default: {BOARD_ROWS} in the terminal, all with --json].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """The board: open incidents, nearest deadline first, with countdowns.
 
     Example:
 
         incidentctl board --json | jq '.[0]'
     """
-    show_board(ctx, as_json=as_json)
+    show_board(ctx, as_json=as_json, limit=limit)
 
 
 # Registering the commands (each room adds its own to `app`), in the order --help lists them.
