@@ -101,6 +101,19 @@ def test_default_database_lives_in_the_data_directory(tmp_path, monkeypatch):
     assert (tmp_path / "data" / "incidents.db").is_file()
 
 
+def test_a_database_path_in_a_missing_directory_is_refused(cli, tmp_path):
+    """A mistyped --db must not make a new, empty database that reads as "all quiet"."""
+    if not cli.db.endswith(".db"):
+        pytest.skip("SQLite paths")
+    wrong = tmp_path / "no-such-dir" / "incidents.db"
+    out = cli("--db", str(wrong), "list", now="2026-11-25T03:00:00Z", expect=7)
+    assert f"no directory {wrong.parent}" in out.stderr and out.stdout == ""
+    assert not wrong.parent.exists()
+    # a new file in an existing directory is still created (zero set-up)
+    cli("--db", str(tmp_path / "new.db"), "list", now="2026-11-25T03:00:00Z")
+    assert (tmp_path / "new.db").is_file()
+
+
 def test_a_locked_database_is_exit_7_and_changes_nothing(cli):
     if not cli.db.endswith(".db"):
         pytest.skip("SQLite lock semantics")

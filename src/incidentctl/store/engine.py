@@ -48,9 +48,19 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _create_private_file(path: Path) -> None:
-    """Create the database file readable by its owner only (SQLite copies the mode to -wal/-shm)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _create_private_file(path: Path, environ: Mapping[str, str]) -> None:
+    """Create the database file readable by its owner only (SQLite copies the mode to -wal/-shm).
+
+    The default data directory is created when missing; another directory must exist:
+    a mistyped ``--db`` would otherwise make a new, empty database that reads as "no
+    incidents"."""
+    if not path.parent.is_dir():
+        if path.absolute() != default_db_path(environ).expanduser().absolute():
+            raise DatabaseUnavailable(
+                f"no directory {path.parent} for the database {path.name}: "
+                "check --db / INCIDENTCTL_DB, or create the directory"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
 
@@ -60,7 +70,7 @@ def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
     if is_sqlite(url):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
-            _create_private_file(Path(path))
+            _create_private_file(Path(path), environ)
         engine = create_engine(url, connect_args={"timeout": busy_ms / 1000})
 
         @event.listens_for(engine, "connect")
