@@ -149,6 +149,9 @@ def test_plain_objects_get_a_timeline_derived_from_their_milestones(cli, tmp_pat
 
 BAD_LINES = [
     ("{not json", "not valid JSON"),
+    ('{"title": "x", "service": "s"', "not valid JSON: unexpected end of data (column 30)"),
+    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01"}',
+     "'2026-11-01' is a day; give the time and its offset"),
     ('["a list"]', "expected a JSON object"),
     ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
      '"colour": "red"}', "unknown field 'colour'"),

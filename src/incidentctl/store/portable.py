@@ -279,7 +279,10 @@ class _LineReader:
                 raw.decode("utf-8")
             except UnicodeDecodeError as bad:
                 raise Refused(f"not UTF-8 text: {bad.reason}") from None
-            raise Refused(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+            # A position, not orjson's line/column: the newline would make an early
+            # end "line 2, column 1". Past the line's last character if it ends early.
+            column = min(exc.pos, len(raw.rstrip(b"\r\n"))) + 1
+            raise Refused(f"not valid JSON: {exc.msg} (column {column})") from None
         # id() of a time -> its stored text: a time shared by columns is formatted once
         self.texts = {id(self.now): self.now_text}
         row, timeline, derived = self.incident(obj)
@@ -576,6 +579,11 @@ class _LineReader:
             ) from None
         if parsed.tzinfo is not UTC:  # "Z" parses to UTC itself: the common case
             if parsed.tzinfo is None or parsed.utcoffset() is None:
+                if "T" not in value and " " not in value:  # 2026-11-25: a day, no time
+                    raise Refused(
+                        f"{name}: {value!r} is a day; give the time and its offset "
+                        "(e.g. 2026-11-25T03:00:00Z)"
+                    )
                 raise Refused(f"{name}: {value!r} has no offset (write Z or +08:00)")
             parsed = parsed.astimezone(UTC)
         if parsed > self.now:
