@@ -364,6 +364,19 @@ def test_the_board_shows_the_nearest_deadlines_and_counts_the_rest(cli, monkeypa
     assert cli("board", "--limit", "0", now=at(5), expect=2).stdout == ""
 
 
+def test_a_service_the_policy_does_not_list_is_opened_with_a_note(cli):
+    out = cli("open", "db down", "--level", "1", "--service", "paymnets", "--json", now=at(0))
+    assert out.json["service"] == "paymnets"  # allowed: the default owner takes it
+    assert out.stderr == (
+        "Note: service 'paymnets' is not in the policy; its notices go to the default "
+        "owner, duty-officer. Did you mean 'payments'?\n"
+    )
+    out = cli("open", "odd", "--level", "3", "--service", "\x1b[31mzzz", now=at(1))
+    assert "service '\\x1b[31mzzz' is not in the policy" in out.stderr
+    assert "Did you mean" not in out.stderr
+    assert cli("open", "ok", "--level", "1", "--service", "payments", now=at(2)).stderr == ""
+
+
 def test_human_output_of_an_action(cli):
     open_incident(cli, level="1")
     out = cli("ack", "1", now=at(4)).stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -116,6 +116,26 @@ def open_(
         assignee=assignee,
     )
     emit_incident(rt, incident, as_json=as_json, headline=f"Opened incident {incident.id}.")
+    _note_unlisted_service(rt, service)
+
+
+def _note_unlisted_service(rt: Any, service: str) -> None:
+    """A service the policy does not list is allowed (the default owner takes it), but
+    is often a typo: say where its notices go, and what was perhaps meant."""
+    import difflib
+
+    from incidentctl.render import literal
+
+    services = rt.policy.services
+    if service in services:
+        return
+    listed = [name for name in services if name != "default"]
+    close = difflib.get_close_matches(service, listed, n=1)
+    hint = f" Did you mean '{literal(close[0])}'?" if close else ""
+    sys.stderr.write(
+        f"Note: service '{literal(service)}' is not in the policy; its notices go to the "
+        f"default owner, {literal(rt.policy.owner_of(service))}.{hint}\n"
+    )
 
 
 @app.command("list")
