@@ -277,6 +277,31 @@ def test_the_import_says_how_many_incidents_owe_notices_at_once(cli, tmp_path):
     assert "owe notices" not in out.stderr
 
 
+def test_no_past_notices_sends_only_what_falls_due_after_the_import(cli, tmp_path):
+    """History from another tracker: what was due before the import was handled there;
+    what falls due later (the next progress mark, a re-level) still goes out."""
+    lines = [{"title": f"t{i}", "service": "payments", "level": level,
+              "reported_at": "2026-11-01T00:30:00Z"} for i, level in enumerate((1, 2, 3))]
+    lines[1]["acknowledged_at"] = "2026-11-01T00:35:00Z"
+    source = tmp_path / "history.ndjson"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    dry = cli.json("import", str(source), "--no-past-notices", "--dry-run", now=LATER)
+    assert dry["notices_due"] == 0
+    out = cli("import", str(source), "--no-past-notices", now=LATER)
+    assert "owe notices" not in out.stderr
+    assert cli.json("escalate", "--dry-run", now=LATER)["deliveries"] == []
+    # LATER is 00:00; the next progress marks (every hour from 00:30) fall at 00:30
+    at_mark = "2026-11-27T00:30:00Z"
+    due = cli.json("escalate", "--dry-run", now=at_mark)["deliveries"]
+    assert {(d["incident"], d["notice"]) for d in due} == {(1, "progress"), (2, "progress")}
+    # a re-level after the import notifies as it would anywhere
+    cli("relevel", "3", "--level", "1", "--reason", "worse", now=at_mark)
+    due = cli.json("escalate", "--dry-run", now=at_mark)["deliveries"]
+    assert (3, "initial") in {(d["incident"], d["notice"]) for d in due}
+    # without the option the same lines (ids 4-6) owe their past notices at once
+    assert cli.json("import", str(source), now=at_mark)["notices_due"] == 2
+
+
 def test_import_reads_standard_input(cli):
     line = json.dumps({"title": "from stdin", "service": "s", "level": 3,
                        "reported_at": "2026-11-01T00:00:00Z"})

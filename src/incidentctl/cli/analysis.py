@@ -178,6 +178,15 @@ def import_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate every line; change nothing.")
     ] = False,
+    past_notices: Annotated[
+        bool,
+        typer.Option(
+            "--past-notices/--no-past-notices",
+            help="Whether the imported incidents' notices already due are sent "
+            "(--no-past-notices: they were handled where the incidents come from; "
+            "only later ones go out).",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Import incidents from NDJSON: export's own output, or plain incident objects
@@ -194,7 +203,13 @@ def import_(
     rt = runtime(ctx)
     with _seekable(source) as path:
         summary = import_file(
-            lambda: rt.db, path, policy=rt.policy, now=rt.now, actor=rt.actor, dry_run=dry_run
+            lambda: rt.db,
+            path,
+            policy=rt.policy,
+            now=rt.now,
+            actor=rt.actor,
+            dry_run=dry_run,
+            past_notices=past_notices,
         )
     if as_json:
         render.write_json(summary.document())
@@ -212,8 +227,9 @@ def import_(
         sys.stderr.write(
             f"Note: {summary.notices_due} of {'these' if dry_run else 'the imported'} "
             "incidents are not closed and owe notices now (deliveries are not imported): "
-            "the next `incidentctl escalate` or `watch` sends them. "
-            "`incidentctl escalate --dry-run` lists them first.\n"
+            "the next `incidentctl escalate` or `watch` sends them "
+            "(`incidentctl escalate --dry-run` lists them); to take them as handled "
+            "where the incidents come from, import with --no-past-notices.\n"
         )
 
 

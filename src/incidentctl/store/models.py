@@ -61,6 +61,9 @@ class Incident(IncidentBase, table=True):
     # When the next notification falls due (the outbox's "what is due at T"): kept
     # current by handling.refresh() and by each escalate pass; None: nothing to send.
     notify_at: datetime | None = _time(index=True)
+    # Notices due before this were handled elsewhere and are not sent (an incident
+    # imported with --no-past-notices); None: every notice it is owed.
+    notices_from: datetime | None = _time()
 
 
 class Event(SQLModel, table=True):

@@ -196,6 +196,7 @@ def import_file(
     now: datetime,
     actor: str,
     dry_run: bool = False,
+    past_notices: bool = True,
     part_bytes: int = bulk.PART_BYTES,
     workers: int | None = None,
 ) -> ImportSummary:
@@ -203,10 +204,12 @@ def import_file(
 
     The workers start before ``open_db`` is called, so they read while the database is
     opened (and migrated). ``--dry-run`` runs the very same import, constraints
-    included, and rolls it back. Raises ``InvalidInput`` naming the first bad line.
+    included, and rolls it back. ``past_notices=False`` (``--no-past-notices``): the
+    notices already due are taken as sent where the incidents come from; only those
+    that fall due later go out. Raises ``InvalidInput`` naming the first bad line.
     """
     summary = ImportSummary(dry_run=dry_run)
-    reader = _LineReader(policy=policy, now=now, actor=actor)
+    reader = _LineReader(policy=policy, now=now, actor=actor, past_notices=past_notices)
     with tempfile.TemporaryDirectory(prefix="incidentctl-import-") as workdir:
         parts = bulk.cut(source, Path(workdir), part_bytes=part_bytes)
         with bulk.staging(parts, reader.convert, workers=workers) as staged_parts:
@@ -260,8 +263,13 @@ def import_file(
 class _LineReader:
     """Turns NDJSON lines into incident and event rows, or refuses with the line number."""
 
-    def __init__(self, *, policy: Any, now: datetime, actor: str) -> None:
+    def __init__(
+        self, *, policy: Any, now: datetime, actor: str, past_notices: bool = True
+    ) -> None:
         self.policy = policy
+        # Without past notices: those due before now were handled where the lines
+        # come from (the policy holds back any notice due before ``notices_from``).
+        self.notices_from = None if past_notices else now
         self.levels: Mapping[int, Any] = policy.levels
         self.relevel: str = policy.relevel
         self.schedule_cache: dict[tuple[Any, ...], Any] = {}
@@ -525,6 +533,7 @@ class _LineReader:
             row[stopped] = clocks[clock].stopped_at
         row["deadline_at"] = None if row["closed_at"] else deadline(clocks.values())
         row["updated_at"] = self.now
+        row["notices_from"] = self.notices_from
         incident = SimpleNamespace(**row)  # for the pure functions that take an incident
         row["status"] = lifecycle.derive_status(incident)
         row["notify_at"] = self.notify_at(incident, timeline)
