@@ -37,7 +37,13 @@ def demo(ctx: typer.Context) -> None:
     render.print_incidents(handling_board(rt), rt.now, title="The board: nearest deadline first")
     out.print()
     out.print("Escalation pass (incidentctl escalate): notices due now", style="bold")
+    out.print(
+        "(No transport is configured, so each message is printed. The incidents were "
+        "opened up to a day ago and no pass has run since: notices that are late say so.)"
+    )
     report = run_pass(rt.db, rt.policy, now=rt.now, environ=rt.environ)
+    out.print()
+    render.print_incidents(handling_board(rt), rt.now, title="The board, for the engineer on call")
     out.print(
         f"\n{report.sent} sent or printed, {report.failed} failed. Try:\n"
         f"  incidentctl --db {rt.db_option} show 3\n"
