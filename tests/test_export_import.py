@@ -150,6 +150,7 @@ def test_plain_objects_get_a_timeline_derived_from_their_milestones(cli, tmp_pat
 BAD_LINES = [
     ("{not json", "not valid JSON"),
     ('{"title": "x", "service": "s"', "not valid JSON: unexpected end of data (column 30)"),
+    ('{"title": "éé", "service": "s"', "not valid JSON: unexpected end of data (column 31)"),
     ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01"}',
      "'2026-11-01' is a day; give the time and its offset"),
     ('["a list"]', "expected a JSON object"),
@@ -294,10 +295,14 @@ def test_no_past_notices_sends_only_what_falls_due_after_the_import(cli, tmp_pat
     at_mark = "2026-11-27T00:30:00Z"
     due = cli.json("escalate", "--dry-run", now=at_mark)["deliveries"]
     assert {(d["incident"], d["notice"]) for d in due} == {(1, "progress"), (2, "progress")}
-    # a re-level after the import notifies as it would anywhere
+    # a re-level after the import notifies as it would anywhere, its breach included
     cli("relevel", "3", "--level", "1", "--reason", "worse", now=at_mark)
     due = cli.json("escalate", "--dry-run", now=at_mark)["deliveries"]
-    assert (3, "initial") in {(d["incident"], d["notice"]) for d in due}
+    assert {"initial", "overdue-response"} <= {d["notice"] for d in due if d["incident"] == 3}
+    # so does a recovery recorded after the import, even back-dated to before it
+    cli("recover", "2", "--at", "2026-11-26T23:30:00Z", now=at_mark)
+    due = cli.json("escalate", "--dry-run", now=at_mark)["deliveries"]
+    assert "rectification" in {d["notice"] for d in due if d["incident"] == 2}
     # without the option the same lines (ids 4-6) owe their past notices at once
     assert cli.json("import", str(source), now=at_mark)["notices_due"] == 2
 

@@ -260,6 +260,9 @@ def test_a_worker_that_dies_stops_the_import_with_a_sentence(tmp_path):
 
 def _refuses_bad_dies_on_boom(raw: bytes):
     if b"bad" in raw:
+        import time
+
+        time.sleep(1)  # the other worker reaches the last part and dies meanwhile
         raise bulk.Refused("bad line")
     return _dies_on_boom(raw)
 
@@ -273,7 +276,7 @@ def test_a_bad_line_before_a_dead_worker_is_still_the_first_error(tmp_path):
     body[700] = '{"bad": 1}\n'  # in the second part
     source = tmp_path / "in.ndjson"
     source.write_text("".join(body) + '{"boom": 1}\n')  # the last part's worker dies
-    for attempt in range(3):  # not a matter of timing
+    for attempt in range(2):  # not a matter of timing
         (tmp_path / str(attempt)).mkdir()
         parts = bulk.cut(source, tmp_path / str(attempt), part_bytes=4_000)
         assert parts[1].start < len("".join(body[:701]).encode()) <= parts[1].end

@@ -65,17 +65,22 @@ def test_closed_gets_nothing_but_rectification():
     assert names(due_notices(f, ALL, now=T0 + 3 * H, sent=set())) == [("rectification", 0)]
 
 
-def test_notices_due_before_notices_from_are_never_due():
-    """Handled elsewhere (an import of history): the past is silent, the future is not."""
-    f = facts(notices_from=T0 + 150 * M, recovered_at=T0 + 40 * M,
-              clocks={"response": (T0 + 10 * M, None), "resolution": (T0 + 3 * H, None)})
-    # initial (03:00), overdue-response (03:10) and rectification (03:40) fell due
-    # before 05:30; overdue-resolution falls due at 06:00
+def test_notices_handled_elsewhere_are_never_due_and_later_triggers_still_are():
+    """History imported with --no-past-notices keeps the keys of what was due then."""
+    handled = frozenset({("initial", 0), ("overdue-response", 0), ("progress", 2)})
+    f = facts(handled=handled, clocks={"response": (T0 + 10 * M, None),
+                                       "resolution": (T0 + 3 * H, None)})
     assert due_notices(f, ALL, now=T0 + 150 * M, sent=set()) == []
-    assert next_notice_at(f, ALL, now=T0 + 150 * M, sent=set()) == T0 + 3 * H
-    assert names(due_notices(f, ALL, now=T0 + 3 * H, sent=set())) == [("overdue-resolution", 0)]
-    # a notice due exactly then is sent
-    assert names(due_notices(facts(notices_from=T0), ALL, now=T0, sent=set())) == [("initial", 0)]
+    assert next_notice_at(f, ALL, now=T0 + 150 * M, sent=set()) == T0 + 3 * H  # progress 3
+    # a recovery recorded later, back-dated to before the import, is a new trigger
+    recovered = facts(handled=handled, recovered_at=T0 + 40 * M, clocks={})
+    assert names(due_notices(recovered, ALL, now=T0 + 151 * M, sent=set())) == [
+        ("rectification", 0)]
+    # so is a re-level whose new due time has already passed
+    relevelled = facts(handled=handled, relevels=1, relevelled_at=T0 + 151 * M,
+                       clocks={"recovery": (T0 + 120 * M, None)})
+    assert names(due_notices(relevelled, ALL, now=T0 + 151 * M, sent=set())) == [
+        ("overdue-recovery", 0), ("initial", 1)]
 
 
 def test_non_notifying_level_gets_nothing_and_a_relevel_into_one_starts_over():

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Integer, MetaData, Table, insert, select
+from sqlalchemy import Column, Integer, MetaData, Table, insert, inspect, select
 
 from incidentctl.store.engine import Database, database_url
 from incidentctl.store.types import UTCDateTime
@@ -109,6 +109,12 @@ def test_a_database_path_in_a_missing_directory_is_refused(cli, tmp_path):
     out = cli("--db", str(wrong), "list", now="2026-11-25T03:00:00Z", expect=7)
     assert f"no directory {wrong.parent}" in out.stderr and out.stdout == ""
     assert not wrong.parent.exists()
+    # the same in URL form; a driver-qualified URL to an existing directory still works
+    cli("--db", f"sqlite:///{wrong}", "list", now="2026-11-25T03:00:00Z", expect=7)
+    assert not wrong.parent.exists()
+    url = f"sqlite+pysqlite:///{tmp_path / 'driver.db'}"
+    cli("--db", url, "list", now="2026-11-25T03:00:00Z")
+    assert (tmp_path / "driver.db").is_file()
     # a new file in an existing directory is still created (zero set-up)
     cli("--db", str(tmp_path / "new.db"), "list", now="2026-11-25T03:00:00Z")
     assert (tmp_path / "new.db").is_file()
@@ -209,6 +215,26 @@ def test_an_older_database_is_upgraded_automatically(db_url):
     with db.engine.begin() as conn:
         assert migrate.current_revision(conn) == migrate.SCHEMA_HEAD
     db.dispose()
+
+
+def test_migration_0003_goes_down_and_up_again_with_incidents_in_place(cli, db_url):
+    """Its downgrade is a plain DROP COLUMN: a batch copy of the incidents table would
+    trip over the events' foreign keys on SQLite."""
+    from alembic import command
+
+    from incidentctl.store import migrate
+
+    cli("open", "x", "--level", "1", "--service", "payments", now="2026-11-25T03:00:00Z")
+    db = Database(database_url(db_url))
+    with db._writer.connect() as conn, conn.begin():
+        command.downgrade(migrate.alembic_config(conn), "0002")
+        assert migrate.current_revision(conn) == "0002"
+    with db.engine.connect() as conn:
+        names = [column["name"] for column in inspect(conn).get_columns("incidents")]
+    assert "notices_handled" not in names
+    db.dispose()
+    shown = cli.json("show", "1", now="2026-11-25T03:05:00Z")  # upgraded again on the way
+    assert shown["title"] == "x" and [e["kind"] for e in shown["events"]] == ["opened"]
 
 
 def test_db_upgrade_command(cli):

@@ -104,12 +104,13 @@ def show_board(ctx: typer.Context, *, as_json: bool, limit: int | None = None) -
         return
     shown = limit or BOARD_ROWS
     rows = handling.board(rt, limit=shown + 1)
-    more = handling.not_closed(rt) - shown if len(rows) > shown else 0
+    # (another command may close one between the two reads: never a negative count)
+    more = max(0, handling.not_closed(rt) - shown) if len(rows) > shown else 0
     render.print_incidents(
         rows[:shown], rt.now, title=f"Open incidents — {render.human_time(rt.now, rt.now)}"
     )
-    if more:
-        render.console().print(
+    if more:  # a message, not data: on stderr
+        render.console(stderr=True).print(
             f"… and {more:,} more not closed (later deadlines, or none): "
             f"incidentctl board --limit {shown + more}"
         )

@@ -16,8 +16,8 @@ The rules, for an incident whose current level notifies:
   is still running (a clock that has stopped no longer needs an escalation).
 
 A closed incident gets nothing but ``rectification``; a level with ``notify = false``
-gets nothing at all. A notice due before ``notices_from`` (when it is set) is never
-due: it was handled where the incident came from (``import --no-past-notices``).
+gets nothing at all. A notice in ``handled`` is never due: the incident had it where
+it came from (``import --no-past-notices``: the notices due at the import).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class NoticeFacts:
     closed_at: datetime | None = None
     # clock name -> (due_at, stopped_at), as stored on the incident
     clocks: Mapping[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
-    notices_from: datetime | None = None  # notices due earlier were handled elsewhere
+    handled: frozenset[tuple[str, int]] = frozenset()  # notices it had elsewhere
 
 
 @dataclass(frozen=True)
@@ -98,15 +98,15 @@ def notice_facts(incident: Any, events: Iterable[Any]) -> NoticeFacts:
             clock: (getattr(incident, f"{clock}_due_at"), getattr(incident, f"{clock}_stopped_at"))
             for clock in ("response", "recovery", "resolution")
         },
-        notices_from=incident.notices_from,
+        handled=frozenset((name, seq) for name, seq in incident.notices_handled or ()),
     )
 
 
 def _candidates(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[Notice]:
-    """``_triggered``, less the notices due before ``notices_from``."""
+    """``_triggered``, less the notices the incident had elsewhere."""
     found = _triggered(facts, schedule, now)
-    since = facts.notices_from
-    return found if since is None else [n for n in found if n.due_at >= since]
+    handled = facts.handled
+    return [n for n in found if n.key not in handled] if handled else found
 
 
 def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[Notice]:

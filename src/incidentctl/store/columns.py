@@ -46,10 +46,8 @@ INCIDENT_COLUMNS = (
     "resolution_stopped_at",
     "deadline_at",
     "notify_at",
-    "notices_from",
+    "notices_handled",
 )
 EVENT_COLUMNS = ("id", "incident_id", "kind", "at", "recorded_at", "actor", "data")
-# The time columns: every name that ends in ``_at``, and when notices start.
-INCIDENT_TIMES = tuple(
-    name for name in INCIDENT_COLUMNS if name.endswith("_at") or name == "notices_from"
-)
+# The time columns: every name that ends in ``_at``.
+INCIDENT_TIMES = tuple(name for name in INCIDENT_COLUMNS if name.endswith("_at"))

@@ -58,7 +58,7 @@ def _create_private_file(path: Path, environ: Mapping[str, str]) -> None:
         if path.absolute() != default_db_path(environ).expanduser().absolute():
             raise DatabaseUnavailable(
                 f"no directory {path.parent} for the database {path.name}: "
-                "check --db / INCIDENTCTL_DB, or create the directory"
+                "check the path (--db, INCIDENTCTL_DB, --to), or create the directory"
             )
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -68,8 +68,10 @@ def _create_private_file(path: Path, environ: Mapping[str, str]) -> None:
 def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
     busy_ms = int(environ.get("INCIDENTCTL_BUSY_TIMEOUT_MS", DEFAULT_BUSY_TIMEOUT_MS))
     if is_sqlite(url):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
+        from sqlalchemy.engine import make_url
+
+        path = make_url(url).database  # also sqlite+pysqlite:///…, ?options
+        if path and path != ":memory:" and not path.startswith("file:"):
             _create_private_file(Path(path), environ)
         engine = create_engine(url, connect_args={"timeout": busy_ms / 1000})
 

@@ -61,9 +61,11 @@ class Incident(IncidentBase, table=True):
     # When the next notification falls due (the outbox's "what is due at T"): kept
     # current by handling.refresh() and by each escalate pass; None: nothing to send.
     notify_at: datetime | None = _time(index=True)
-    # Notices due before this were handled elsewhere and are not sent (an incident
-    # imported with --no-past-notices); None: every notice it is owed.
-    notices_from: datetime | None = _time()
+    # Notices taken as had elsewhere, [[notice, sequence], ...]: those already due when
+    # the incident was imported with --no-past-notices. None: none.
+    notices_handled: list[list[Any]] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True))
+    )
 
 
 class Event(SQLModel, table=True):

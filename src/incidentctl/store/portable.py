@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
@@ -30,7 +30,7 @@ from incidentctl.errors import InvalidInput
 from incidentctl.notify.messages import schedule_of
 from incidentctl.policy import lifecycle
 from incidentctl.policy.clocks import CLOCKS, IncidentFacts, compute_clocks, deadline, facts_of
-from incidentctl.policy.notices import next_notice_at, notice_facts
+from incidentctl.policy.notices import due_notices, next_notice_at, notice_facts
 from incidentctl.store import bulk
 from incidentctl.store.bulk import Refused
 from incidentctl.store.columns import EVENT_COLUMNS, INCIDENT_COLUMNS, INCIDENT_TIMES
@@ -267,9 +267,9 @@ class _LineReader:
         self, *, policy: Any, now: datetime, actor: str, past_notices: bool = True
     ) -> None:
         self.policy = policy
-        # Without past notices: those due before now were handled where the lines
-        # come from (the policy holds back any notice due before ``notices_from``).
-        self.notices_from = None if past_notices else now
+        # Without past notices: those due at the import were had where the lines come
+        # from; each incident keeps their keys (``notices_handled``).
+        self.past_notices = past_notices
         self.levels: Mapping[int, Any] = policy.levels
         self.relevel: str = policy.relevel
         self.schedule_cache: dict[tuple[Any, ...], Any] = {}
@@ -289,7 +289,7 @@ class _LineReader:
                 raise Refused(f"not UTF-8 text: {bad.reason}") from None
             # A position, not orjson's line/column: the newline would make an early
             # end "line 2, column 1". Past the line's last character if it ends early.
-            column = min(exc.pos, len(raw.rstrip(b"\r\n"))) + 1
+            column = min(exc.pos, len(raw.decode("utf-8").rstrip("\r\n"))) + 1  # characters
             raise Refused(f"not valid JSON: {exc.msg} (column {column})") from None
         # id() of a time -> its stored text: a time shared by columns is formatted once
         self.texts = {id(self.now): self.now_text}
@@ -533,17 +533,21 @@ class _LineReader:
             row[stopped] = clocks[clock].stopped_at
         row["deadline_at"] = None if row["closed_at"] else deadline(clocks.values())
         row["updated_at"] = self.now
-        row["notices_from"] = self.notices_from
         incident = SimpleNamespace(**row)  # for the pure functions that take an incident
         row["status"] = lifecycle.derive_status(incident)
-        row["notify_at"] = self.notify_at(incident, timeline)
+        row["notify_at"], handled = self.notices(incident, timeline)
+        # stored as the JSON column holds it
+        row["notices_handled"] = orjson.dumps(handled).decode() if handled else None
 
-    def notify_at(self, incident: Any, timeline: list[Any]) -> datetime | None:
-        """When the outbox next looks at the incident, as migration 0002 decided for the
-        incidents it found: never for a closed one; for the others, their first notice
-        not yet recorded here (deliveries are not part of an export)."""
+    def notices(
+        self, incident: Any, timeline: list[Any]
+    ) -> tuple[datetime | None, list[tuple[str, int]]]:
+        """When the outbox next looks at the incident, and the notices it is taken to
+        have had. As migration 0002 decided for the incidents it found: never for a
+        closed one; for the others, their first notice not yet recorded here (deliveries
+        are not part of an export), or without past notices the first one due later."""
         if incident.closed_at is not None:
-            return None
+            return None, []
         # The schedule depends on the level and on who can be reached: the service's
         # people, the assignee, the reporter and the contact they left (``recipients``).
         key = (
@@ -557,9 +561,13 @@ class _LineReader:
         if schedule is None:
             schedule = self.schedule_cache[key] = schedule_of(self.policy, incident)
         if not schedule.notify:
-            return None
+            return None, []
         facts = notice_facts(incident, timeline)
-        return next_notice_at(facts, schedule, now=self.now, sent=())
+        handled: list[tuple[str, int]] = []
+        if not self.past_notices:
+            handled = [n.key for n in due_notices(facts, schedule, now=self.now, sent=())]
+            facts = replace(facts, handled=frozenset(handled))
+        return next_notice_at(facts, schedule, now=self.now, sent=()), handled
 
     # -- values --------------------------------------------------------------------
 
