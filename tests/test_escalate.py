@@ -188,6 +188,11 @@ def test_level1_history_reaches_real_smtp_http_and_a_program(
         "progress",
         "rectification",
     ]
+    # the human view names each notice one way, in the timeline and the deliveries
+    human = cli("show", "1", now=at(200)).stdout
+    timeline, deliveries = human.split("Deliveries")
+    for notice in ("initial #0", "overdue-response #0", "progress #1", "rectification #0"):
+        assert notice in timeline and notice in deliveries, notice
 
 
 def test_level3_sends_nothing_and_level2_relevelled_to_1_gets_its_initial(cli, tmp_path):

@@ -376,7 +376,7 @@ def print_record(record: Any, now: datetime) -> None:
             deliveries.add_column(name, overflow="fold")
         for d in record.deliveries:
             deliveries.add_row(
-                f"{d.notice}#{d.sequence}" if d.sequence else d.notice,
+                f"{d.notice} #{d.sequence}",  # as the timeline's "notified" events say
                 d.channel,
                 Text(literal(d.recipient)),
                 d.status,
