@@ -403,7 +403,7 @@ def query(flt: IncidentFilter, now: datetime) -> Any:
     if flt.statuses:
         stmt = stmt.where(col(Incident.status).in_(flt.statuses))
     elif not flt.all_statuses:
-        stmt = stmt.where(col(Incident.status).in_(lifecycle.NOT_CLOSED))
+        stmt = stmt.where(_not_closed())
     if flt.level is not None:
         stmt = stmt.where(col(Incident.level) == flt.level)
     if flt.service:
@@ -434,7 +434,7 @@ def board(rt: Runtime, limit: int | None = None) -> list[Incident]:
     with rt.db.read() as session:
         stmt = (
             select(Incident)
-            .where(col(Incident.status).in_(lifecycle.NOT_CLOSED))
+            .where(_not_closed())
             .order_by(col(Incident.deadline_at).asc().nulls_last(), col(Incident.id))
         )
         if limit:
@@ -444,8 +444,13 @@ def board(rt: Runtime, limit: int | None = None) -> list[Incident]:
         return incidents
 
 
+def _not_closed() -> Any:
+    """The condition the board and the default list select by (``status`` is indexed)."""
+    return col(Incident.status).in_(lifecycle.NOT_CLOSED)
+
+
 def not_closed(rt: Runtime) -> int:
     """How many incidents the board holds in all (an indexed count)."""
     with rt.db.read() as session:
-        stmt = select(func.count()).where(col(Incident.status).in_(lifecycle.NOT_CLOSED))
+        stmt = select(func.count()).where(_not_closed())
         return session.execute(stmt).scalar_one()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -68,8 +69,6 @@ def _create_private_file(path: Path, environ: Mapping[str, str]) -> None:
 def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
     busy_ms = int(environ.get("INCIDENTCTL_BUSY_TIMEOUT_MS", DEFAULT_BUSY_TIMEOUT_MS))
     if is_sqlite(url):
-        from sqlalchemy.engine import make_url
-
         path = make_url(url).database  # also sqlite+pysqlite:///…, ?options
         if path and path != ":memory:" and not path.startswith("file:"):
             _create_private_file(Path(path), environ)
@@ -114,8 +113,6 @@ def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
 
 def describe(url: str) -> str:
     """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
