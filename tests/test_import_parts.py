@@ -311,10 +311,13 @@ def test_the_workers_start_before_sqlalchemy_is_loaded():
 
     probe = (
         "import sys\n"
+        "from datetime import UTC, datetime\n"
         "import incidentctl.cli, incidentctl.runtime, incidentctl.config\n"
         "from incidentctl.store import bulk, portable\n"
-        "portable._LineReader(policy=incidentctl.config.builtin_policy(), "
-        "now=__import__('datetime').datetime.now(__import__('datetime').UTC), actor='t')\n"
+        "reader = portable._LineReader(policy=incidentctl.config.builtin_policy(), "
+        "now=datetime(2026, 11, 27, tzinfo=UTC), actor='t')\n"
+        "reader.convert(b'{\"title\": \"t\", \"service\": \"payments\", \"level\": 1, '\n"
+        "               b'\"reported_at\": \"2026-11-26T00:00:00Z\"}\\n')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))\n"
     )
     out = subprocess.run(
