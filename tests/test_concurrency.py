@@ -23,7 +23,7 @@ WORKER = textwrap.dedent(
     """
     import json, sys
     from datetime import datetime
-    from incidentctl import handling
+    from incidentctl.services import handling
     from incidentctl.errors import Conflict
     from incidentctl.runtime import Runtime
 

@@ -404,7 +404,7 @@ def open_many(db_url: str, tmp_path: Path, count: int) -> None:
     """Record ``count`` Level-2 incidents quickly through the core (one process)."""
     from datetime import datetime
 
-    from incidentctl import handling
+    from incidentctl.services import handling
     from incidentctl.runtime import Runtime
 
     env = _env(db_url, tmp_path, T0)
@@ -627,7 +627,8 @@ def test_a_claim_of_a_process_that_died_runs_out_and_is_sent_once(cli, tmp_path)
     from datetime import datetime, timedelta
 
     from incidentctl.config import builtin_policy
-    from incidentctl.notify import outbox
+    from incidentctl.services import escalation
+    from incidentctl.store import repository
     from incidentctl.store.engine import Database, database_url
 
     cli("open", "Checkout fails", "--level", "2", "--service", "payments", now=at(0))
@@ -635,14 +636,14 @@ def test_a_claim_of_a_process_that_died_runs_out_and_is_sent_once(cli, tmp_path)
     now = datetime.fromisoformat(at(1).replace("Z", "+00:00"))
     try:
         with db.write() as session:  # a pass that records and claims, then dies
-            outbox.plan(session, builtin_policy(), now=now)
+            escalation.plan(session, builtin_policy(), now=now)
         with db.write() as session:
-            claimed = outbox.claim(
-                session, owner="dead", now=now, lease=timedelta(minutes=5), limit=1
+            claimed = repository.lease_deliveries_due(
+                session, owner="dead", now=now, until=now + timedelta(minutes=5), limit=1
             )
     finally:
         db.dispose()
-    assert [c.message.channel for c in claimed] == ["email"]
+    assert [c.channel for c in claimed] == ["email"]
     first = escalate(cli, 2)  # the other two go; the claimed one waits for its lease
     assert sorted(d["channel"] for d in first["deliveries"]) == ["phone", "sms"]
     assert escalate(cli, 5.9)["deliveries"] == []

@@ -13,7 +13,7 @@ from conftest import reset_pg
 from incidentctl.errors import InvalidInput
 from incidentctl.runtime import Runtime
 from incidentctl.store import bulk
-from incidentctl.store.portable import import_file
+from incidentctl.services.transfer import import_file
 
 NOW = "2026-11-27T00:00:00Z"
 
@@ -54,7 +54,9 @@ def run_import(db_url: str, path: Path, **options) -> dict:
         )
     finally:
         rt.close()
-    return summary.document()
+    from incidentctl.output.documents import import_document
+
+    return import_document(summary)
 
 
 def empty(db_url: str) -> None:
@@ -290,7 +292,7 @@ def test_a_bad_line_before_a_dead_worker_is_still_the_first_error(tmp_path):
 
 
 def test_the_workers_column_names_are_the_models_columns():
-    from incidentctl.store import columns
+    from incidentctl import domain as columns
     from incidentctl.store.models import Event, Incident
     from incidentctl.store.types import UTCDateTime
 
@@ -300,7 +302,7 @@ def test_the_workers_column_names_are_the_models_columns():
     assert sorted(columns.EVENT_COLUMNS) == sorted(c.name for c in events)
     assert columns.INCIDENT_COLUMNS[0] == columns.EVENT_COLUMNS[0] == "id"
     times = {c.name for c in incidents if isinstance(c.type, UTCDateTime)}
-    assert set(columns.INCIDENT_TIMES) == times
+    assert {name for name in columns.INCIDENT_COLUMNS if name.endswith("_at")} == times
 
 
 def test_the_workers_start_before_sqlalchemy_is_loaded():
@@ -313,8 +315,9 @@ def test_the_workers_start_before_sqlalchemy_is_loaded():
         "import sys\n"
         "from datetime import UTC, datetime\n"
         "import incidentctl.cli, incidentctl.runtime, incidentctl.config\n"
-        "from incidentctl.store import bulk, portable\n"
-        "reader = portable._LineReader(policy=incidentctl.config.builtin_policy(), "
+        "from incidentctl.store import bulk\n"
+        "from incidentctl.services import transfer\n"
+        "reader = transfer._LineReader(policy=incidentctl.config.builtin_policy(), "
         "now=datetime(2026, 11, 27, tzinfo=UTC), actor='t')\n"
         "reader.convert(b'{\"title\": \"t\", \"service\": \"payments\", \"level\": 1, '\n"
         "               b'\"reported_at\": \"2026-11-26T00:00:00Z\"}\\n')\n"

@@ -43,7 +43,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from incidentctl import handling, render
+from incidentctl.output import documents as render
+from incidentctl.services import handling
 from incidentctl.errors import Conflict, InvalidInput
 from incidentctl.policy.clocks import CLOCKS, IncidentFacts, Relevel, compute_clocks, deadline
 from incidentctl.runtime import Runtime

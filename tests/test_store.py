@@ -226,7 +226,7 @@ def test_migration_0003_goes_down_and_up_again_with_incidents_in_place(cli, db_u
 
     cli("open", "x", "--level", "1", "--service", "payments", now="2026-11-25T03:00:00Z")
     db = Database(database_url(db_url))
-    with db._writer.connect() as conn, conn.begin():
+    with db.writer.connect() as conn, conn.begin():
         command.downgrade(migrate.alembic_config(conn), "0002")
         assert migrate.current_revision(conn) == "0002"
     with db.engine.connect() as conn:

@@ -34,12 +34,12 @@ from pydantic import (
     model_validator,
 )
 
+from incidentctl.domain import ContactChannel, NoticeName, NoticeRuleName, RelevelMode
 from incidentctl.errors import ConfigError, InvalidInput
 from incidentctl.times import format_duration, parse_duration
 
 __all__ = [
     "BUILTIN_SOURCE",
-    "Channel",
     "CommandTransport",
     "Contact",
     "EmailRule",
@@ -67,11 +67,7 @@ CONFIG_VARIABLE = "INCIDENTCTL_CONFIG"
 CONFIG_DIR_VARIABLE = "INCIDENTCTL_CONFIG_DIR"
 FILE_NAME = "sla.toml"
 
-Channel = Literal["email", "sms", "phone"]
-CHANNELS: tuple[Channel, ...] = ("email", "sms", "phone")
-
-# Recipient tokens in notification rules that name roles rather than contacts.
-ROLE_TOKENS = ("service_owner", "om_team", "rd_leader", "incident_managers")
+_NOTICE_NAMES = frozenset(NoticeName)
 # Tokens that name a person of the incident itself: resolved when the notice is sent
 # (a contact of that name, else the reporter's own contact), so not checked here.
 INCIDENT_TOKENS = ("assignee", "reporter")
@@ -129,11 +125,11 @@ class NoticeRule(_Model):
     email: EmailRule = EmailRule()
     phone: list[Name] = []
 
-    def recipients(self, channel: Channel) -> list[str]:
+    def recipients(self, channel: ContactChannel) -> list[str]:
         """Every recipient token used on ``channel`` (email: To then Cc)."""
-        if channel == "email":
+        if channel == ContactChannel.EMAIL:
             return [*self.email.to, *self.email.cc]
-        return list(self.sms if channel == "sms" else self.phone)
+        return list(self.sms if channel == ContactChannel.SMS else self.phone)
 
     @property
     def is_empty(self) -> bool:
@@ -153,13 +149,11 @@ class Notifications(_Model):
             raise ValueError("progress.every: required when progress notices have recipients")
         return self
 
-    def rule(self, notice: str) -> NoticeRule:
-        """The rule for a notice name (``overdue-recovery`` → ``overdue``)."""
-        if notice.startswith("overdue"):
-            return self.overdue
-        if notice in ("initial", "progress", "rectification"):
-            return getattr(self, notice)
-        raise KeyError(notice)
+    def rule(self, name: str) -> NoticeRule:
+        """The rule of a notice or rule name (``overdue-recovery`` → ``overdue``)."""
+        rule_name = NoticeName(name).rule if name in _NOTICE_NAMES else NoticeRuleName(name)
+        rule: NoticeRule = getattr(self, rule_name)
+        return rule
 
 
 class Roles(_Model):
@@ -251,13 +245,13 @@ class Retry(_Model):
 
 
 class Policy(_Model):
-    relevel: Literal["keep-start", "restart"] = "keep-start"
+    relevel: RelevelMode = RelevelMode.KEEP_START
     levels: dict[int, Level]
     notifications: Notifications = Notifications()
     roles: Roles
     services: dict[str, Service]
     contacts: dict[str, Contact] = {}
-    transports: dict[Channel, Transport] = {}
+    transports: dict[ContactChannel, Transport] = {}
     retry: Retry = Retry()
 
     @field_validator("levels", mode="before")
@@ -310,12 +304,12 @@ class Policy(_Model):
             return list(self.roles.incident_managers)
         return [token]
 
-    def address(self, name: str, channel: Channel) -> str | None:
+    def address(self, name: str, channel: ContactChannel) -> str | None:
         """The address of contact ``name`` on ``channel`` (sms/phone use the phone)."""
         contact = self.contacts.get(name)
         if contact is None:
             return None
-        return contact.email if channel == "email" else contact.phone
+        return contact.email if channel == ContactChannel.EMAIL else contact.phone
 
 
 @dataclass(frozen=True)
@@ -441,6 +435,7 @@ _MESSAGES = {
 }
 _SHOW_INPUT = {
     "literal_error",
+    "enum",
     "int_parsing",
     "int_type",
     "float_parsing",
@@ -461,7 +456,7 @@ def _error_line(err: Mapping[str, Any]) -> str:
         del loc[2]
     kind = err["type"]
     message = _MESSAGES.get(kind) or str(err["msg"]).removeprefix("Value error, ")
-    if kind in ("literal_error",) or kind.endswith(("_parsing", "_type")):
+    if kind in ("literal_error", "enum") or kind.endswith(("_parsing", "_type")):
         message = message[:1].lower() + message[1:]
     if kind in _SHOW_INPUT and not isinstance(err.get("input"), dict | list):
         message = f"{message} (got {err['input']!r})"
@@ -487,9 +482,9 @@ def recipient_problems(policy: Policy) -> list[str]:
     if not any(level.notify for level in policy.levels.values()):
         return problems
     seen: set[tuple[str, str, str]] = set()
-    for notice in ("initial", "progress", "rectification", "overdue"):
-        rule: NoticeRule = getattr(policy.notifications, notice)
-        for channel in CHANNELS:
+    for notice in NoticeRuleName:
+        rule = policy.notifications.rule(notice)
+        for channel in ContactChannel:
             for token in rule.recipients(channel):
                 if token in INCIDENT_TOKENS:
                     continue
@@ -499,7 +494,7 @@ def recipient_problems(policy: Policy) -> list[str]:
                             continue
                         seen.add((notice, channel, name))
                         if policy.address(name, channel) is None:
-                            field = "email" if channel == "email" else "phone"
+                            field = "email" if channel == ContactChannel.EMAIL else "phone"
                             what = (
                                 "no such contact"
                                 if name not in policy.contacts

@@ -30,7 +30,7 @@ def wants_json(args: Sequence[str]) -> bool:
 
 
 def report_error(code: str, message: str, *, as_json: bool) -> None:
-    from incidentctl.render import error_line
+    from incidentctl.output.terminal import error_line
 
     if as_json:
         sys.stderr.write(json.dumps({"error": code, "message": message}, ensure_ascii=False) + "\n")

@@ -27,15 +27,15 @@ def policy_check(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
         incidentctl --config ./sla.toml policy check
     """
-    from incidentctl import render
     from incidentctl.config import recipient_problems
     from incidentctl.errors import ConfigError
+    from incidentctl.output import documents
 
     rt = runtime(ctx)
     loaded = rt.loaded_policy
     problems = [f"{loaded.source}: {p}" for p in recipient_problems(loaded.policy)]
     if as_json:
-        render.write_json({"source": loaded.source, "ok": not problems, "problems": problems})
+        documents.write_json({"source": loaded.source, "ok": not problems, "problems": problems})
     elif not problems:
         print(
             f"{loaded.source}: OK ({len(loaded.policy.levels)} levels, "
@@ -55,14 +55,14 @@ def policy_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
         incidentctl policy show | jq '.levels."1"'
     """
-    from incidentctl import render
     from incidentctl.config import policy_as_dict
+    from incidentctl.output import documents
 
     rt = runtime(ctx)
     loaded = rt.loaded_policy
     if not as_json:
         sys.stderr.write(f"# effective policy, from {loaded.source}\n")
-    render.write_json(policy_as_dict(loaded.policy))
+    documents.write_json(policy_as_dict(loaded.policy))
 
 
 @db_app.command("upgrade")
@@ -73,7 +73,7 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
         incidentctl --db postgresql+psycopg://incidents@db.internal/incidents db upgrade
     """
-    from incidentctl import render
+    from incidentctl.output import documents
     from incidentctl.store import migrate
     from incidentctl.store.engine import Database, describe, translate_database_errors
 
@@ -85,7 +85,7 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
     finally:
         database.dispose()
     if as_json:
-        render.write_json({"database": describe(rt.db_url), "from": before, "to": after})
+        documents.write_json({"database": describe(rt.db_url), "from": before, "to": after})
     elif before == after:
         print(f"{describe(rt.db_url)}: already at revision {after}")
     else:
@@ -108,7 +108,7 @@ def db_copy(
 
         incidentctl db copy --to postgresql+psycopg://incidents@db.internal/incidents
     """
-    from incidentctl import render
+    from incidentctl.output import documents
     from incidentctl.store.copy import copy_database
     from incidentctl.store.engine import (
         Database,
@@ -130,7 +130,7 @@ def db_copy(
     finally:
         target.dispose()
     if as_json:
-        render.write_json(
+        documents.write_json(
             {"from": describe(rt.db_url), "to": describe(target_url), "rows": report.rows}
         )
     else:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from incidentctl.cli.app import app
-from incidentctl.cli.incidents import Status
 from incidentctl.cli.options import (
     AssigneeFilter,
     JsonOption,
@@ -22,22 +20,15 @@ from incidentctl.cli.options import (
     ServiceFilter,
     SinceFilter,
     UntilFilter,
+    chosen_format,
+    format_option,
     runtime,
 )
+from incidentctl.domain import Status
+from incidentctl.output import formats
 
-
-class ReportFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
-    html = "html"
-
-
-class ExportFormat(StrEnum):
-    ndjson = "ndjson"
-    json = "json"
-    csv = "csv"
+ReportFormats = formats("table", "json", "csv", "markdown", "html")
+ExportFormats = formats("ndjson", "json", "csv")
 
 
 @app.command("report")
@@ -72,9 +63,7 @@ def report(
             show_default=False,
         ),
     ] = None,
-    format_: Annotated[
-        ReportFormat, typer.Option("--format", help="Output format.")
-    ] = ReportFormat.table,
+    format_: Annotated[ReportFormats, format_option()] = ReportFormats.TABLE,  # type: ignore[valid-type]
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", metavar="FILE", help="Write to FILE instead of stdout."),
@@ -89,8 +78,9 @@ def report(
 
         incidentctl report --month 2026-10 --tz Asia/Shanghai --format html -o 2026-10.html
     """
-    from incidentctl.analysis import formats
-    from incidentctl.analysis.report import load_report, period_for, report_zone
+    from incidentctl.output import Format
+    from incidentctl.output import report as formats
+    from incidentctl.services.reporting import load_report, period_for, report_zone
 
     rt = runtime(ctx)
     zone, tz_name = report_zone(tz)
@@ -98,15 +88,15 @@ def report(
         month=month, since=since, until=until, zone=zone, tz_name=tz_name, now=rt.now
     )
     document = load_report(rt, period)
-    fmt = ReportFormat.json if as_json else format_
+    fmt = chosen_format(format_, as_json)
     with formats.destination(output) as stream:
-        if fmt is ReportFormat.json:
+        if fmt is Format.JSON:
             formats.write_json(document, stream)
-        elif fmt is ReportFormat.csv:
+        elif fmt is Format.CSV:
             formats.write_csv(document, stream)
-        elif fmt is ReportFormat.markdown:
+        elif fmt is Format.MARKDOWN:
             stream.write(formats.markdown(document, period, rt.now))
-        elif fmt is ReportFormat.html:
+        elif fmt is Format.HTML:
             stream.write(formats.html(document, period, rt.now))
         else:
             formats.print_table(document, period, rt.now, stream)
@@ -128,9 +118,7 @@ def export(
     since: SinceFilter = None,
     until: UntilFilter = None,
     limit: LimitFilter = None,
-    format_: Annotated[
-        ExportFormat, typer.Option("--format", help="Output format.")
-    ] = ExportFormat.ndjson,
+    format_: Annotated[ExportFormats, format_option()] = ExportFormats.NDJSON,  # type: ignore[valid-type]
     as_json: JsonOption = False,
 ) -> None:
     """Stream incidents with their events, oldest first, in constant memory
@@ -140,12 +128,14 @@ def export(
 
         incidentctl export --since "2026-10-01 00:00" > incidents.ndjson
     """
-    from incidentctl import handling, render
+    from incidentctl import output
     from incidentctl.cli.options import parse_when
-    from incidentctl.store.portable import export_documents
+    from incidentctl.output.documents import export_document
+    from incidentctl.services.handling import IncidentFilter
+    from incidentctl.services.transfer import export_records
 
     rt = runtime(ctx)
-    flt = handling.IncidentFilter(
+    flt = IncidentFilter(
         statuses=tuple(s.value for s in status or ()),
         level=level,
         service=service,
@@ -156,14 +146,9 @@ def export(
         limit=limit,
         all_statuses=True,
     )
-    documents = export_documents(rt.db, handling.query(flt, rt.now), rt.now)
-    fmt = ExportFormat.json if as_json else format_
-    if fmt is ExportFormat.json:
-        render.write_json_list(documents)
-    elif fmt is ExportFormat.csv:
-        render.write_csv((render.csv_row(d) for d in documents), render.CSV_FIELDS)
-    else:
-        render.write_ndjson(documents)
+    records = export_records(rt.db, flt, rt.now)
+    documents = (export_document(row, events, rt.now) for row, events in records)
+    output.write_documents(chosen_format(format_, as_json), documents)
 
 
 @app.command("import")
@@ -197,8 +182,8 @@ def import_(
 
         incidentctl --db new.db import incidents.ndjson
     """
-    from incidentctl import render
-    from incidentctl.store.portable import import_file
+    from incidentctl.output import documents
+    from incidentctl.services.transfer import import_file
 
     rt = runtime(ctx)
     with _seekable(source) as path:
@@ -212,7 +197,7 @@ def import_(
             past_notices=past_notices,
         )
     if as_json:
-        render.write_json(summary.document())
+        documents.write_json(documents.import_document(summary))
     elif dry_run:
         sys.stderr.write(
             f"Dry run: {summary.incidents} incidents and {summary.events} events are valid; "

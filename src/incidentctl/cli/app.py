@@ -95,22 +95,24 @@ BOARD_ROWS = 50  # the terminal board's rows unless --limit says otherwise
 def show_board(ctx: typer.Context, *, as_json: bool, limit: int | None = None) -> None:
     """The board. In the terminal the nearest ``BOARD_ROWS`` deadlines and how many more
     there are (a screen holds no more); ``--json`` gives them all unless limited."""
-    from incidentctl import handling, render
+    from incidentctl.output import documents, terminal
+    from incidentctl.output.text import human_time
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     if as_json:
         rows = handling.board(rt, limit=limit)
-        render.write_json([render.incident_document(i, rt.now) for i in rows])
+        documents.write_json([documents.incident_document(i, rt.now) for i in rows])
         return
     shown = limit or BOARD_ROWS
     rows = handling.board(rt, limit=shown + 1)
     # (another command may close one between the two reads: never a negative count)
     more = max(0, handling.not_closed(rt) - shown) if len(rows) > shown else 0
-    render.print_incidents(
-        rows[:shown], rt.now, title=f"Open incidents — {render.human_time(rt.now, rt.now)}"
+    terminal.print_incidents(
+        rows[:shown], rt.now, title=f"Open incidents — {human_time(rt.now, rt.now)}"
     )
     if more:  # a message, not data: on stderr
-        render.console(stderr=True).print(
+        terminal.console(stderr=True).print(
             f"… and {more:,} more not closed (later deadlines, or none): "
             f"incidentctl board --limit {shown + more}"
         )

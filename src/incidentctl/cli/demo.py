@@ -22,19 +22,20 @@ def demo(ctx: typer.Context) -> None:
 
         incidentctl demo
     """
-    from incidentctl import demo as demo_data
-    from incidentctl import render
-    from incidentctl.notify.escalation import run_pass
+    from incidentctl.output import terminal
+    from incidentctl.services import demo as demo_data
+    from incidentctl.services.escalation import run_pass
+    from incidentctl.services.handling import board
 
     rt = runtime(ctx)
     if rt.db_option is None:
         folder = tempfile.mkdtemp(prefix="incidentctl-demo-")
         rt.db_option = os.path.join(folder, "incidents.db")
-    out = render.console()
+    out = terminal.console()
     out.print(f"Demo database: {rt.db_url.removeprefix('sqlite:///')}", style="bold")
     demo_data.seed(rt)
     out.print()
-    render.print_incidents(handling_board(rt), rt.now, title="The board: nearest deadline first")
+    terminal.print_incidents(board(rt), rt.now, title="The board: nearest deadline first")
     out.print()
     out.print("Escalation pass (incidentctl escalate): notices due now", style="bold")
     out.print(
@@ -43,16 +44,10 @@ def demo(ctx: typer.Context) -> None:
     )
     report = run_pass(rt.db, rt.policy, now=rt.now, environ=rt.environ)
     out.print()
-    render.print_incidents(handling_board(rt), rt.now, title="The board, for the engineer on call")
+    terminal.print_incidents(board(rt), rt.now, title="The board, for the engineer on call")
     out.print(
         f"\n{report.sent} sent or printed, {report.failed} failed. Try:\n"
         f"  incidentctl --db {rt.db_option} show 3\n"
         f"  incidentctl --db {rt.db_option} list --overdue --json\n"
         f"  incidentctl --db {rt.db_option} watch --interval 10s"
     )
-
-
-def handling_board(rt):  # type: ignore[no-untyped-def]
-    from incidentctl import handling
-
-    return handling.board(rt)

@@ -11,37 +11,16 @@ from incidentctl.cli.app import app
 from incidentctl.cli.options import JsonOption, runtime
 
 if TYPE_CHECKING:
-    from incidentctl.notify.escalation import Attempt, PassReport
     from incidentctl.runtime import Runtime
+    from incidentctl.services.escalation import Attempt, PassReport
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show what is due; send and record nothing.")
 ]
 
 
-def attempt_line(attempt: Attempt) -> str:
-    """One delivery, one line: ``sent     #7 initial email chen.jie@example.com``."""
-    from incidentctl.render import literal
-
-    notice = f"{attempt.notice}#{attempt.sequence}" if attempt.sequence else attempt.notice
-    cc = f" (cc {', '.join(attempt.cc)})" if attempt.cc else ""
-    error = f": {attempt.error}" if attempt.error else ""
-    where = f"{attempt.channel} {attempt.to}{cc}"
-    return literal(f"{attempt.status:<8} #{attempt.incident} {notice} {where}{error}")
-
-
-def summary_line(report: PassReport) -> str:
-    if report.dry_run:
-        return f"{len(report.deliveries)} deliveries due (dry run: nothing sent or recorded)."
-    if not report.deliveries:
-        return "Nothing due."
-    retry = sum(a.status == "retry" for a in report.deliveries)
-    failed = report.failed - retry
-    return f"{report.sent} sent, {failed} failed, {retry} waiting for a retry."
-
-
 def _pass(rt: Runtime, *, now: Any, dry_run: bool, as_json: bool, **hooks: Any) -> PassReport:
-    from incidentctl.notify.escalation import run_pass
+    from incidentctl.services.escalation import run_pass
     from incidentctl.times import utc_now
 
     return run_pass(
@@ -80,6 +59,8 @@ def escalate(
 
         flock -n /tmp/incidentctl-escalate.lock incidentctl escalate --json | jq .failed
     """
+    from incidentctl.output import documents, terminal
+
     rt = runtime(ctx)
     rt.policy  # noqa: B018 - a bad policy is refused before the store is touched
     report = _pass(
@@ -87,14 +68,12 @@ def escalate(
         now=rt.now,
         dry_run=dry_run,
         as_json=as_json,
-        on_attempt=None if as_json else (lambda a: print(attempt_line(a), flush=True)),
+        on_attempt=None if as_json else (lambda a: print(terminal.attempt_line(a), flush=True)),
     )
     if as_json:
-        from incidentctl import render
-
-        render.write_json(report.document())
+        documents.write_json(documents.pass_document(report))
     else:
-        print(summary_line(report))
+        print(terminal.summary_line(report))
     _fail_if_undelivered(report)
 
 
@@ -124,7 +103,8 @@ def watch(
 
     from incidentctl.cli import report_error
     from incidentctl.errors import DatabaseUnavailable, ExitStatus, InvalidInput
-    from incidentctl.notify.escalation import Interrupted
+    from incidentctl.output import terminal
+    from incidentctl.services.escalation import Interrupted
     from incidentctl.times import parse_duration, utc_now
 
     try:
@@ -147,7 +127,7 @@ def watch(
     def sending(active: bool) -> None:
         state["sending"] = active
 
-    board = _Board(rt) if sys.stdout.isatty() and not as_json else None
+    board = terminal.WatchBoard(rt.environ) if sys.stdout.isatty() and not as_json else None
     previous = {}
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
@@ -164,7 +144,7 @@ def watch(
                 if board:
                     board.add(attempt)
                 elif not as_json:
-                    print(attempt_line(attempt), flush=True)
+                    print(terminal.attempt_line(attempt), flush=True)
 
             try:
                 last = _pass(
@@ -183,9 +163,9 @@ def watch(
                 report_error(exc.code, exc.message, as_json=as_json)
                 last = None
             if as_json and last is not None:
-                from incidentctl import render
+                from incidentctl.output import documents
 
-                print(render.dumps(last.document(), indent=None), flush=True)
+                print(documents.dumps(documents.pass_document(last), indent=None), flush=True)
             if once:
                 break
             next_pass += period
@@ -204,60 +184,3 @@ def watch(
         raise typer.Exit(ExitStatus.INTERRUPTED)
     if once and last is not None:
         _fail_if_undelivered(last)
-
-
-class _Board:
-    """The live view on a terminal: the latest deliveries and when the next pass runs."""
-
-    def __init__(self, rt: Runtime) -> None:
-        from rich.live import Live
-
-        from incidentctl import render
-
-        self.rt = rt
-        self.rows: list[Attempt] = []
-        self.note = "first pass…"
-        self.live = Live(console=render.console(), auto_refresh=False, transient=False)
-
-    def start(self) -> None:
-        self.live.start()
-        self.refresh()
-
-    def stop(self) -> None:
-        self.live.stop()
-
-    def add(self, attempt: Attempt) -> None:
-        self.rows = [*self.rows[-19:], attempt]
-        self.refresh()
-
-    def waiting(self, seconds: float) -> None:
-        from incidentctl.times import to_rfc3339, utc_now
-
-        self.note = (
-            f"last pass {to_rfc3339(utc_now(self.rt.environ))}; "
-            f"next in {max(0, round(seconds))}s · Ctrl-C to stop"
-        )
-        self.refresh()
-
-    def refresh(self) -> None:
-        from rich.table import Table
-        from rich.text import Text
-
-        from incidentctl.render import literal
-
-        styles = {"sent": "green", "printed": "green", "retry": "yellow", "failed": "bold red"}
-        table = Table(
-            title="incidentctl watch", caption=self.note, show_edge=False, header_style="bold"
-        )
-        for name in ("Status", "Incident", "Notice", "Channel", "To", "Error"):
-            table.add_column(name, overflow="fold")
-        for a in self.rows:
-            table.add_row(
-                Text(a.status, style=styles.get(a.status, "")),
-                f"#{a.incident}",
-                f"{a.notice}#{a.sequence}" if a.sequence else a.notice,
-                a.channel,
-                Text(literal(a.to)),
-                Text(literal(a.error or "")),
-            )
-        self.live.update(table, refresh=True)

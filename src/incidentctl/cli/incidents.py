@@ -4,7 +4,6 @@ recover, resolve, approve, close, reopen, problem."""
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -21,51 +20,17 @@ from incidentctl.cli.options import (
     ServiceFilter,
     SinceFilter,
     UntilFilter,
+    chosen_format,
     emit_incident,
+    format_option,
     parse_when,
     runtime,
 )
+from incidentctl.domain import Channel, NoteKind, ProblemReason, Status, Team
+from incidentctl.output import formats
 
-
-class Channel(StrEnum):
-    hotline = "hotline"
-    email = "email"
-    monitoring = "monitoring"
-    other = "other"
-
-
-class Team(StrEnum):
-    dev = "dev"
-    om = "om"
-
-
-class NoteKind(StrEnum):
-    progress = "progress"
-    customer_update = "customer-update"
-    lesson = "lesson"
-
-
-class ProblemReason(StrEnum):
-    recurring = "recurring"
-    unknown_cause = "unknown-cause"
-    known_defect = "known-defect"
-
-
-class Status(StrEnum):
-    open = "open"
-    acknowledged = "acknowledged"
-    recovered = "recovered"
-    resolved = "resolved"
-    closed = "closed"
-
-
-class ListFormat(StrEnum):
-    table = "table"
-    json = "json"
-    ndjson = "ndjson"
-    csv = "csv"
-
-
+ListFormats = formats("table", "json", "ndjson", "csv")
+ShowFormats = formats("table", "json", "markdown")
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why.", show_default=False)]
 
 
@@ -82,7 +47,7 @@ def open_(
         str, typer.Option("--service", "-s", help="The affected service.", show_default=False)
     ],
     details: Annotated[str | None, typer.Option(help="Symptoms and details.")] = None,
-    channel: Annotated[Channel, typer.Option(help="How it came in.")] = Channel.other,
+    channel: Annotated[Channel, typer.Option(help="How it came in.")] = Channel.OTHER,
     reporter: Annotated[str | None, typer.Option(help="Who reported it.")] = None,
     contact: Annotated[str | None, typer.Option(help="How to reach the reporter.")] = None,
     occurred: Annotated[
@@ -99,7 +64,7 @@ def open_(
 
         incidentctl open "Checkout fails with 502" --level 1 --service payments --occurred "20m ago"
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.open_incident(
@@ -124,7 +89,7 @@ def _note_unlisted_service(rt: Any, service: str) -> None:
     is often a typo: say where its notices go, and what was perhaps meant."""
     import difflib
 
-    from incidentctl.render import literal
+    from incidentctl.text import literal
 
     services = rt.policy.services
     if service in services:
@@ -152,9 +117,7 @@ def list_(
     since: SinceFilter = None,
     until: UntilFilter = None,
     limit: LimitFilter = None,
-    format_: Annotated[
-        ListFormat, typer.Option("--format", help="Output format.")
-    ] = ListFormat.table,
+    format_: Annotated[ListFormats, format_option()] = ListFormats.TABLE,  # type: ignore[valid-type]
     as_json: JsonOption = False,
 ) -> None:
     """List incidents (not closed ones by default), oldest first.
@@ -163,7 +126,8 @@ def list_(
 
         incidentctl list --level 1 --overdue --format ndjson | jq -r .title
     """
-    from incidentctl import handling, render
+    from incidentctl import output
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     flt = handling.IncidentFilter(
@@ -177,22 +141,15 @@ def list_(
         limit=limit,
     )
     incidents = handling.list_incidents(rt, flt)
-    fmt = ListFormat.json if as_json else format_
-    documents = render.stream_documents(incidents, rt.now)
-    if fmt is ListFormat.json:
-        render.write_json_list(documents)
-    elif fmt is ListFormat.ndjson:
-        render.write_ndjson(documents)
-    elif fmt is ListFormat.csv:
-        render.write_csv((render.csv_row(d) for d in documents), render.CSV_FIELDS)
+    fmt = chosen_format(format_, as_json)
+    if fmt is output.Format.TABLE:
+        from incidentctl.output import terminal
+
+        terminal.print_incidents(incidents, rt.now)
     else:
-        render.print_incidents(incidents, rt.now)
+        from incidentctl.output.documents import stream_documents
 
-
-class ShowFormat(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
+        output.write_documents(fmt, stream_documents(incidents, rt.now))
 
 
 @app.command("show")
@@ -200,9 +157,9 @@ def show(
     ctx: typer.Context,
     incident_id: IdArgument,
     format_: Annotated[
-        ShowFormat,
-        typer.Option("--format", help="Output format; markdown is the major-incident review."),
-    ] = ShowFormat.table,
+        ShowFormats,  # type: ignore[valid-type]
+        format_option(help="Output format; markdown is the major-incident review."),
+    ] = ShowFormats.TABLE,
     as_json: JsonOption = False,
 ) -> None:
     """Show an incident: its clocks, its timeline and its deliveries.
@@ -213,21 +170,24 @@ def show(
 
         incidentctl show 42 --format markdown > review-42.md
     """
-    from incidentctl import handling, render
+    from incidentctl import output
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     record = handling.get(rt, incident_id)
-    if as_json or format_ is ShowFormat.json:
-        document = render.incident_document(record.incident, rt.now)
-        document["events"] = [render.event_document(e) for e in record.events]
-        document["deliveries"] = [d.document() for d in record.deliveries]
-        render.write_json(document)
-    elif format_ is ShowFormat.markdown:
-        from incidentctl.review import review_markdown
+    fmt = chosen_format(format_, as_json)
+    if fmt is output.Format.JSON:
+        from incidentctl.output import documents
+
+        documents.write_json(documents.record_document(record, rt.now))
+    elif fmt is output.Format.MARKDOWN:
+        from incidentctl.output.review import review_markdown
 
         sys.stdout.write(review_markdown(record, rt.policy, rt.now))
     else:
-        render.print_record(record, rt.now)
+        from incidentctl.output import terminal
+
+        terminal.print_record(record, rt.now)
 
 
 @app.command("ack")
@@ -240,7 +200,7 @@ def ack(
 
         incidentctl ack 42
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.acknowledge(rt, incident_id, at=parse_when(rt, at))
@@ -265,7 +225,7 @@ def assign(
 
         incidentctl assign 42 --to wang.lei
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.assign(rt, incident_id, to=to)
@@ -277,7 +237,7 @@ def note(
     ctx: typer.Context,
     incident_id: IdArgument,
     text: Annotated[str, typer.Argument(help="The note.", show_default=False)],
-    kind: Annotated[NoteKind, typer.Option(help="What kind of note.")] = NoteKind.progress,
+    kind: Annotated[NoteKind, typer.Option(help="What kind of note.")] = NoteKind.PROGRESS,
     as_json: JsonOption = False,
 ) -> None:
     """Record progress, a customer update, or a lesson learned.
@@ -286,7 +246,7 @@ def note(
 
         incidentctl note 42 "Rolled back release 3.2.1; error rate falling"
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.add_note(rt, incident_id, text=text, kind=kind.value)
@@ -301,7 +261,7 @@ def transfer(
     incident_id: IdArgument,
     to: Annotated[str, typer.Option("--to", help="Who takes it over.", show_default=False)],
     reason: ReasonOption,
-    team: Annotated[Team, typer.Option(help="Their team.")] = Team.dev,
+    team: Annotated[Team, typer.Option(help="Their team.")] = Team.DEV,
     as_json: JsonOption = False,
 ) -> None:
     """Hand an incident over (to developers by default).
@@ -310,7 +270,7 @@ def transfer(
 
         incidentctl transfer 42 --to liu.yang --reason "needs a code fix"
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.transfer(rt, incident_id, to=to, team=team.value, reason=reason)
@@ -336,7 +296,7 @@ def relevel(
 
         incidentctl relevel 42 --level 1 --reason "all card payments failing now"
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.relevel(rt, incident_id, level=level, reason=reason)
@@ -355,7 +315,7 @@ def recover(
 
         incidentctl recover 42 --at "5m ago"
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.recover(rt, incident_id, at=parse_when(rt, at))
@@ -378,7 +338,7 @@ def resolve(
 
         incidentctl resolve 42 --solution "Fixed connection pool size; deployed 3.2.2"
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.resolve(rt, incident_id, solution=solution, at=parse_when(rt, at))
@@ -393,7 +353,7 @@ def approve(ctx: typer.Context, incident_id: IdArgument, as_json: JsonOption = F
 
         incidentctl --as zhang.min approve 42
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.approve(rt, incident_id)
@@ -423,7 +383,7 @@ def close(
 
         incidentctl close 42 --confirmed-by "Wang Fang"
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.close(rt, incident_id, confirmed_by=confirmed_by)
@@ -440,7 +400,7 @@ def reopen(
 
         incidentctl reopen 42 --reason "502s are back after the deploy"
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.reopen(rt, incident_id, reason=reason)
@@ -466,7 +426,7 @@ def problem(
 
         incidentctl problem 42 --ref PRB-1093 --reason recurring
     """
-    from incidentctl import handling
+    from incidentctl.services import handling
 
     rt = runtime(ctx)
     incident = handling.problem(rt, incident_id, ref=ref, reason=reason.value)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from incidentctl.runtime import Runtime
+
+if TYPE_CHECKING:
+    from incidentctl.output import Format
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 IdArgument = Annotated[
@@ -34,6 +37,19 @@ AtOption = Annotated[
 ]
 
 
+def format_option(help: str = "Output format.") -> Any:
+    """The one ``--format`` option of the read commands; its choices are the type it
+    annotates (``output.formats(...)``), and ``--json`` beside it means ``--format
+    json`` (``chosen_format``)."""
+    return typer.Option("--format", help=help)
+
+
+def chosen_format(fmt: Any, as_json: bool) -> Format:
+    from incidentctl.output import Format
+
+    return Format.JSON if as_json else Format(fmt.value)
+
+
 def runtime(ctx: typer.Context) -> Runtime:
     obj = ctx.find_root().obj
     assert isinstance(obj, Runtime)
@@ -50,9 +66,9 @@ def parse_when(rt: Runtime, value: str | None) -> datetime | None:
 
 def emit_incident(rt: Runtime, incident: Any, *, as_json: bool, headline: str) -> None:
     """What every lifecycle command prints: the incident as JSON, or a short summary."""
-    from incidentctl import render
+    from incidentctl.output import documents, terminal
 
     if as_json:
-        render.write_json(render.incident_document(incident, rt.now))
+        documents.write_json(documents.incident_document(incident, rt.now))
     else:
-        render.print_incident(incident, rt.now, headline=headline)
+        terminal.print_incident(incident, rt.now, headline=headline)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import IO, Literal
+from typing import IO
 
 from incidentctl.config import (
     CommandTransport,
@@ -29,8 +29,8 @@ from incidentctl.config import (
     Transport,
     WebhookTransport,
 )
-
-Outcome = Literal["sent", "printed", "retry", "failed"]
+from incidentctl.domain import DeliveryStatus
+from incidentctl.text import literal
 
 # sysexits.h: "temporary failure, try again later" (what an MTA's delivery agent says).
 EX_TEMPFAIL = 75
@@ -53,20 +53,20 @@ class Message:
 
 @dataclass(frozen=True)
 class Result:
-    outcome: Outcome
+    outcome: DeliveryStatus  # sent, printed, retry or failed
     error: str | None = None
 
     @classmethod
     def retry(cls, why: str) -> Result:
-        return cls("retry", why)
+        return cls(DeliveryStatus.RETRY, why)
 
     @classmethod
     def failed(cls, why: str) -> Result:
-        return cls("failed", why)
+        return cls(DeliveryStatus.FAILED, why)
 
 
-SENT = Result("sent")
-PRINTED = Result("printed")
+SENT = Result(DeliveryStatus.SENT)
+PRINTED = Result(DeliveryStatus.PRINTED)
 
 
 def send(
@@ -92,8 +92,6 @@ def send(
 
 
 def send_print(message: Message, stream: IO[str]) -> Result:
-    from incidentctl.render import literal
-
     cc = f"\ncc: {', '.join(message.cc)}" if message.cc else ""
     stream.write(
         f"--- {message.channel} to {literal(message.to)}{literal(cc)}\n{literal(message.text)}\n"
@@ -163,7 +161,7 @@ def send_smtp(config: SmtpTransport, message: Message, environ: Mapping[str, str
         return Result.retry(f"SMTP {where}: {_describe(exc)}")
     if refused:
         # Accepted for some recipients: the message went out; note who was refused.
-        return Result("sent", "refused: " + ", ".join(sorted(refused)))
+        return Result(DeliveryStatus.SENT, "refused: " + ", ".join(sorted(refused)))
     return SENT
 
 

@@ -10,25 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NamedTuple, Protocol, get_args
+from typing import Any, NamedTuple, Protocol
 
-ClockName = Literal["response", "recovery", "resolution"]
-ClockState = Literal["running", "met", "breached"]
-RelevelMode = Literal["keep-start", "restart"]
+from incidentctl.domain import ClockName, ClockState, EventKind, RelevelMode, Team
 
-CLOCKS: tuple[ClockName, ...] = ("response", "recovery", "resolution")
-RELEVEL_MODES: tuple[str, ...] = get_args(RelevelMode)
+CLOCKS: tuple[ClockName, ...] = tuple(ClockName)
+RELEVEL_MODES: tuple[str, ...] = tuple(RelevelMode)
 
 __all__ = [
     "CLOCKS",
     "RELEVEL_MODES",
     "Clock",
-    "ClockName",
-    "ClockState",
     "IncidentFacts",
     "LevelTargets",
     "Relevel",
-    "RelevelMode",
     "clock_state",
     "compute_clocks",
     "current_level",
@@ -111,8 +106,8 @@ def clock_state(due_at: datetime, stopped_at: datetime | None, now: datetime) ->
 def _state(due_at: datetime, stopped_at: datetime | None, now: datetime) -> ClockState:
     """``clock_state`` of times already in UTC."""
     if stopped_at is not None:
-        return "met" if stopped_at <= due_at else "breached"
-    return "breached" if now >= due_at else "running"
+        return ClockState.MET if stopped_at <= due_at else ClockState.BREACHED
+    return ClockState.BREACHED if now >= due_at else ClockState.RUNNING
 
 
 def current_level(facts: IncidentFacts) -> int:
@@ -157,9 +152,9 @@ def compute_clocks(
     relevels = [(_utc(r.at, "relevel time"), r.level) for r in facts.relevels]
 
     spans: tuple[tuple[ClockName, datetime, datetime | None], ...] = (
-        ("response", reported, _first(ack, transfer, recover, resolve)),
-        ("recovery", occurred, _first(recover, resolve)),
-        ("resolution", reported, _first(resolve, transfer)),
+        (ClockName.RESPONSE, reported, _first(ack, transfer, recover, resolve)),
+        (ClockName.RECOVERY, occurred, _first(recover, resolve)),
+        (ClockName.RESOLUTION, reported, _first(resolve, transfer)),
     )
 
     clocks: dict[ClockName, Clock] = {}
@@ -174,7 +169,7 @@ def compute_clocks(
                 continue  # already stopped: keeps its due and verdict
             if at >= due:
                 continue  # already breached: stays breached with its old due
-            base = start if relevel == "keep-start" else max(start, at)
+            base = start if relevel == RelevelMode.KEEP_START else max(start, at)
             due = base + getattr(levels[new_level], name)  # due <= at: breached at once
         clocks[name] = Clock(name, start, due, stop, _state(due, stop, now))
     return clocks
@@ -194,16 +189,16 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
         return None
 
     relevels = sorted(
-        ((e.at, e.id or 0, e.data["to"]) for e in events if e.kind == "relevelled"),
+        ((e.at, e.id or 0, e.data["to"]) for e in events if e.kind == EventKind.RELEVELLED),
     )
     return IncidentFacts(
         level=incident.opened_level,
         reported_at=incident.reported_at,
         occurred_at=incident.occurred_at,
-        acknowledged_at=first("acknowledged"),
-        transferred_at=first("transferred", team="dev"),
-        recovered_at=first("recovered"),
-        resolved_at=first("resolved"),
+        acknowledged_at=first(EventKind.ACKNOWLEDGED),
+        transferred_at=first(EventKind.TRANSFERRED, team=Team.DEV),
+        recovered_at=first(EventKind.RECOVERED),
+        resolved_at=first(EventKind.RESOLVED),
         relevels=tuple(Relevel(at=at, level=level) for at, _, level in relevels),
     )
 

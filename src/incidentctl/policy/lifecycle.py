@@ -8,14 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from incidentctl.domain import Status
 from incidentctl.errors import Conflict
 
-STATUSES = ("open", "acknowledged", "recovered", "resolved", "closed")
-NOT_CLOSED = STATUSES[:-1]
-TEAMS = ("om", "dev")
-CHANNELS = ("hotline", "email", "monitoring", "other")
-NOTE_KINDS = ("progress", "customer-update", "lesson")
-PROBLEM_REASONS = ("recurring", "unknown-cause", "known-defect")
+_DONE = (Status.RESOLVED, Status.CLOSED)  # a solution was provided
 
 
 class Milestones(Protocol):
@@ -34,17 +30,17 @@ class Milestones(Protocol):
     team: str
 
 
-def derive_status(incident: Milestones) -> str:
+def derive_status(incident: Milestones) -> Status:
     """open → acknowledged → recovered → resolved → closed, from the milestones reached."""
     if incident.closed_at:
-        return "closed"
+        return Status.CLOSED
     if incident.resolved_at:
-        return "resolved"
+        return Status.RESOLVED
     if incident.recovered_at:
-        return "recovered"
+        return Status.RECOVERED
     if incident.acknowledged_at or incident.transferred_at:
-        return "acknowledged"
-    return "open"
+        return Status.ACKNOWLEDGED
+    return Status.OPEN
 
 
 def _refuse(incident: Milestones, why: str) -> Conflict:
@@ -54,19 +50,19 @@ def _refuse(incident: Milestones, why: str) -> Conflict:
 def check_ack(incident: Milestones) -> None:
     if incident.acknowledged_at:
         raise _refuse(incident, "it was already acknowledged")
-    if incident.status in ("resolved", "closed"):
+    if incident.status in _DONE:
         raise _refuse(incident, "there is nothing left to acknowledge")
 
 
 def check_active(incident: Milestones, action: str) -> None:
     """Assign, transfer and relevel make sense until the incident is closed."""
-    if incident.status == "closed":
+    if incident.status == Status.CLOSED:
         raise _refuse(incident, f"reopen it before you {action} it")
 
 
 def check_transfer(incident: Milestones, to: str, team: str) -> None:
     check_active(incident, "transfer")
-    if incident.status == "resolved":
+    if incident.status == Status.RESOLVED:
         raise _refuse(incident, "a solution was already provided; reopen it first")
     if incident.assignee == to and incident.team == team:
         raise _refuse(incident, f"it is already with {to} ({team})")
@@ -81,17 +77,17 @@ def check_relevel(incident: Milestones, level: int) -> None:
 def check_recover(incident: Milestones) -> None:
     if incident.recovered_at:
         raise _refuse(incident, "the service was already recovered")
-    if incident.status in ("resolved", "closed"):
+    if incident.status in _DONE:
         raise _refuse(incident, "a solution was already provided")
 
 
 def check_resolve(incident: Milestones) -> None:
-    if incident.status in ("resolved", "closed"):
+    if incident.status in _DONE:
         raise _refuse(incident, "a solution was already provided; reopen it to change it")
 
 
 def check_approve(incident: Milestones, *, actor: str, managers: list[str], required: bool) -> None:
-    if incident.status != "resolved":
+    if incident.status != Status.RESOLVED:
         raise _refuse(incident, "only a resolved incident's solution can be approved")
     if not required:
         raise _refuse(incident, f"Level {incident.level} solutions need no approval")
@@ -106,9 +102,9 @@ def check_approve(incident: Milestones, *, actor: str, managers: list[str], requ
 
 
 def check_close(incident: Milestones, *, approval_required: bool) -> None:
-    if incident.status == "closed":
+    if incident.status == Status.CLOSED:
         raise _refuse(incident, "it is already closed")
-    if incident.status != "resolved":
+    if incident.status != Status.RESOLVED:
         raise _refuse(incident, "resolve it with a solution before the reporter can confirm it")
     if approval_required and not incident.approved_at:
         raise _refuse(
@@ -119,7 +115,7 @@ def check_close(incident: Milestones, *, approval_required: bool) -> None:
 
 
 def check_reopen(incident: Milestones) -> None:
-    if incident.status not in ("resolved", "closed"):
+    if incident.status not in _DONE:
         raise _refuse(incident, "only a resolved or closed incident can be reopened")
 
 

@@ -27,24 +27,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from incidentctl.domain import ClockName, EventKind, NoticeName, NoticeRuleName
+
 __all__ = [
-    "NOTICES",
     "Notice",
     "NoticeFacts",
     "Schedule",
     "due_notices",
     "next_notice_at",
     "notice_facts",
-    "rule_name",
+    "retry_delay",
 ]
 
-OVERDUE = ("overdue-response", "overdue-recovery", "overdue-resolution")
-NOTICES = ("initial", "progress", "rectification", *OVERDUE)
-
-
-def rule_name(notice: str) -> str:
-    """The policy rule a notice uses: ``overdue-recovery`` → ``overdue``."""
-    return "overdue" if notice.startswith("overdue-") else notice
+_OVERDUE = {clock: NoticeName.overdue(clock) for clock in ClockName}
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ class Schedule:
     notify: bool  # the incident's current level notifies
     every: timedelta | None = None  # progress interval
     # rule names with at least one recipient: initial, progress, rectification, overdue
-    enabled: frozenset[str] = frozenset({"initial", "progress", "rectification", "overdue"})
+    enabled: frozenset[str] = frozenset(NoticeRuleName)
 
 
 class Notice(NamedTuple):
@@ -87,7 +82,7 @@ class Notice(NamedTuple):
 
 def notice_facts(incident: Any, events: Iterable[Any]) -> NoticeFacts:
     """The facts the due notices depend on: the incident's row and its re-levels."""
-    relevels = sorted((e.at, e.id or 0) for e in events if e.kind == "relevelled")
+    relevels = sorted((e.at, e.id or 0) for e in events if e.kind == EventKind.RELEVELLED)
     return NoticeFacts(
         reported_at=incident.reported_at,
         relevels=len(relevels),
@@ -96,7 +91,7 @@ def notice_facts(incident: Any, events: Iterable[Any]) -> NoticeFacts:
         closed_at=incident.closed_at,
         clocks={
             clock: (getattr(incident, f"{clock}_due_at"), getattr(incident, f"{clock}_stopped_at"))
-            for clock in ("response", "recovery", "resolution")
+            for clock in ClockName
         },
         handled=frozenset((name, seq) for name, seq in incident.notices_handled or ()),
     )
@@ -118,26 +113,26 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
         return []
     found: list[Notice] = []
     enabled = schedule.enabled
-    if facts.recovered_at is not None and "rectification" in enabled:
-        found.append(Notice(facts.recovered_at, "rectification"))
+    if facts.recovered_at is not None and NoticeRuleName.RECTIFICATION in enabled:
+        found.append(Notice(facts.recovered_at, NoticeName.RECTIFICATION))
     if facts.closed_at is not None:
         return found
     start = facts.relevelled_at if facts.relevels else facts.reported_at
     assert start is not None
-    if "initial" in enabled:
-        found.append(Notice(start, "initial", facts.relevels))
+    if NoticeRuleName.INITIAL in enabled:
+        found.append(Notice(start, NoticeName.INITIAL, facts.relevels))
     every = schedule.every
-    if facts.recovered_at is None and every is not None and "progress" in enabled:
+    if facts.recovered_at is None and every is not None and NoticeRuleName.PROGRESS in enabled:
         elapsed = now - facts.reported_at
         latest = max(0, elapsed // every)
         first_after_start = (start - facts.reported_at) // every + 1  # marks after `start`
         for n in (latest, latest + 1):
             if n >= 1 and n >= first_after_start:
-                found.append(Notice(facts.reported_at + n * every, "progress", n))
-    if "overdue" in enabled:
+                found.append(Notice(facts.reported_at + n * every, NoticeName.PROGRESS, n))
+    if NoticeRuleName.OVERDUE in enabled:
         for clock, (due_at, stopped_at) in facts.clocks.items():
             if stopped_at is None:
-                found.append(Notice(due_at, f"overdue-{clock}"))
+                found.append(Notice(due_at, _OVERDUE[clock]))
     return found
 
 
@@ -159,3 +154,10 @@ def next_notice_at(
     """
     times = [n.due_at for n in _candidates(facts, schedule, now) if n.key not in sent]
     return min(times) if times else None
+
+
+def retry_delay(retry: Any, attempts: int) -> timedelta:
+    """Wait before attempt ``attempts + 1`` of a delivery (``retry``: the policy's
+    ``[retry]``): ``first``, times ``factor`` each time, capped at ``max_delay``."""
+    delay: timedelta = retry.first * (retry.factor ** max(0, attempts - 1))
+    return min(delay, retry.max_delay)

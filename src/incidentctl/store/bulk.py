@@ -29,8 +29,8 @@ from typing import Any
 
 import apsw
 
+from incidentctl.domain import EVENT_COLUMNS, INCIDENT_COLUMNS
 from incidentctl.errors import IncidentctlError
-from incidentctl.store.columns import EVENT_COLUMNS, INCIDENT_COLUMNS
 
 __all__ = ["MAX_PARTS", "PART_BYTES", "Part", "Refused", "Row", "Staged", "cut", "staging"]
 
@@ -40,7 +40,7 @@ BATCH = 2000  # lines per executemany into a staging file
 BOM = b"\xef\xbb\xbf"
 
 # One line becomes one incident row and its event rows, each a tuple in the column
-# order of ``store.columns``, or is refused. The bool says whether the timeline was derived.
+# order of ``domain``, or is refused. The bool says whether the timeline was derived.
 Row = tuple[Any, ...]
 Convert = Callable[[bytes], tuple[Row, list[Row], bool]]
 

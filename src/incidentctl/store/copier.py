@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
+from incidentctl.domain import EVENT_COLUMNS, INCIDENT_COLUMNS
 from incidentctl.store.bulk import Part, Refused, Row, Staged
-from incidentctl.store.columns import EVENT_COLUMNS, INCIDENT_COLUMNS
 from incidentctl.store.models import Event, Incident
 
 __all__ = ["Copier", "fill_ids", "numbered"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Table, func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from incidentctl.errors import Conflict
-from incidentctl.store.engine import Database
+from incidentctl.store.engine import Database, move_sequences_past
 from incidentctl.store.models import SQLModel
 
 BATCH = 2000
@@ -24,22 +24,6 @@ class CopyReport:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def reset_sequences(conn: Connection, tables: list[Table]) -> None:
-    """After rows were inserted with their own ids, PostgreSQL's sequences must move past them."""
-    if conn.dialect.name != "postgresql":
-        return
-    for table in tables:
-        if "id" not in table.c:
-            continue
-        conn.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                f"COALESCE((SELECT MAX(id) FROM {table.name}), 1), "
-                f"(SELECT MAX(id) FROM {table.name}) IS NOT NULL)"
-            )
-        )
-
-
 def copy_database(
     source: Database, target: Database, *, progress: Callable[[str, int], None] | None = None
 ) -> CopyReport:
@@ -48,7 +32,7 @@ def copy_database(
     target.ensure_schema()
     tables = SQLModel.metadata.sorted_tables
     report = CopyReport(source=source.url, target=target.url)
-    with source.engine.connect() as reader, target._writer.begin() as writer:
+    with source.engine.connect() as reader, target.writer.begin() as writer:
         for table in tables:
             if writer.execute(select(func.count()).select_from(table)).scalar_one():
                 raise Conflict(
@@ -66,5 +50,5 @@ def copy_database(
                 if progress:
                     progress(table.name, count)
             report.rows[table.name] = count
-        reset_sequences(writer, tables)
+        move_sequences_past(writer, tables)
     return report

@@ -9,12 +9,12 @@ in this room.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -137,7 +137,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, environ)
         self.dialect = self.engine.dialect.name
-        self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -149,7 +149,7 @@ class Database:
         """One write transaction: on SQLite the write lock is taken when it begins."""
         with (
             translate_database_errors(self.url),
-            Session(self._writer, expire_on_commit=False) as session,
+            Session(self.writer, expire_on_commit=False) as session,
         ):
             with session.begin():
                 yield session
@@ -164,6 +164,60 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def ping(self) -> None:
-        with self.read() as session:
-            session.execute(text("SELECT 1"))
+
+# --------------------------------------------------------------------------- dialects
+# What the two engines do differently, for the repository and the bulk copy.
+
+
+def _postgresql(bind: Session | Connection) -> bool:
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    return bool(dialect.name == "postgresql")
+
+
+def skip_locked(session: Session, stmt: Select[Any]) -> Select[Any]:
+    """Lock the selected rows, skipping those another transaction holds (PostgreSQL);
+    on SQLite the write transaction already holds the database's write lock."""
+    return stmt.with_for_update(skip_locked=True) if _postgresql(session) else stmt
+
+
+def insert_ignoring_duplicates(session: Session, table: Table) -> Any:
+    """An INSERT that leaves a row whose unique key is already there alone."""
+    if _postgresql(session):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def read_one_snapshot(session: Session) -> None:
+    """Make the rest of a read transaction see one snapshot (PostgreSQL's default
+    isolation gives each statement its own; SQLite's read transaction is one already)."""
+    if _postgresql(session):
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def lock_for_ids(conn: Connection, tables: Sequence[Table]) -> None:
+    """Keep other writers from taking ids while a bulk load chooses them (PostgreSQL;
+    SQLite's write transaction holds the write lock already)."""
+    if _postgresql(conn):
+        names = ", ".join(table.name for table in tables)
+        conn.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+
+
+def move_sequences_past(conn: Connection, tables: Sequence[Table]) -> None:
+    """After rows went in with their own ids, PostgreSQL's id sequences must move past
+    them (SQLite takes the next rowid from the table itself)."""
+    if not _postgresql(conn):
+        return
+    for table in tables:
+        if "id" not in table.c:
+            continue
+        conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table.name}), 1), "
+                f"(SELECT MAX(id) FROM {table.name}) IS NOT NULL)"
+            )
+        )

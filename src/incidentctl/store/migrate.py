@@ -37,7 +37,7 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | Non
     """Upgrade under the write lock (so two processes never migrate at once)."""
     from alembic import command
 
-    with db._writer.connect() as conn, conn.begin():
+    with db.writer.connect() as conn, conn.begin():
         if db.dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(7242001)"))
         before = current_revision(conn)

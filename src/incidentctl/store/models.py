@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from incidentctl.domain import Channel, DeliveryStatus, Status, Team
 from incidentctl.store.types import UTCDateTime
 
 
@@ -21,18 +22,18 @@ class IncidentBase(SQLModel):
     details: str | None = None
     service: str = Field(index=True)
     level: int = Field(index=True)
-    channel: str = "other"
+    channel: str = Channel.OTHER
     reporter: str | None = None
     contact: str | None = None
     assignee: str | None = Field(default=None, index=True)
-    team: str = "om"
+    team: str = Team.OM
 
 
 class Incident(IncidentBase, table=True):
     __tablename__ = "incidents"
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    status: str = Field(default="open", index=True)
+    status: str = Field(default=Status.OPEN, index=True)
     opened_level: int
     occurred_at: datetime = _time(nullable=False)
     reported_at: datetime = _time(index=True, nullable=False)
@@ -73,9 +74,7 @@ class Event(SQLModel, table=True):
     __table_args__ = (Index("ix_events_incident_id_id", "incident_id", "id"),)
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    incident_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False)
-    )
+    incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False))
     kind: str
     at: datetime = _time(nullable=False)
     recorded_at: datetime = _time(nullable=False)
@@ -93,15 +92,17 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint(
-            "incident_id", "notice", "sequence", "channel", "recipient",
+            "incident_id",
+            "notice",
+            "sequence",
+            "channel",
+            "recipient",
             name="uq_deliveries_key",
         ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    incident_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False)
-    )
+    incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False))
     notice: str
     sequence: int = 0
     channel: str
@@ -110,7 +111,7 @@ class Delivery(SQLModel, table=True):
     cc: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     subject: str
     text: str
-    status: str = "pending"  # pending, retry, sent, printed, failed
+    status: str = DeliveryStatus.PENDING
     attempts: int = 0
     created_at: datetime = _time(nullable=False)
     # When to (re)try; None once it is sent or has failed for good.
@@ -119,25 +120,3 @@ class Delivery(SQLModel, table=True):
     lease_until: datetime | None = _time()
     sent_at: datetime | None = _time()
     error: str | None = None
-
-    def document(self) -> dict[str, Any]:
-        """The delivery as ``show --json`` prints it."""
-        from incidentctl.times import to_rfc3339
-
-        def stamp(value: datetime | None) -> str | None:
-            return to_rfc3339(value) if value else None
-
-        return {
-            "notice": self.notice,
-            "sequence": self.sequence,
-            "channel": self.channel,
-            "recipient": self.recipient,
-            "to": self.address,
-            "cc": list(self.cc or []),
-            "status": self.status,
-            "attempts": self.attempts,
-            "created_at": stamp(self.created_at),
-            "sent_at": stamp(self.sent_at),
-            "next_attempt_at": stamp(self.next_attempt_at),
-            "error": self.error,
-        }

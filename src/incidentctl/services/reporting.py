@@ -1,4 +1,4 @@
-"""The monthly analysis (issue 5): what happened to the incidents reported in a period.
+"""The monthly analysis: what happened to the incidents reported in a period.
 
 A period is a half-open interval ``[since, until)`` of UTC instants, usually a calendar
 month in the report's time zone. Everything is computed from the incidents REPORTED
@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
+from incidentctl.domain import Channel, ClockName, ClockState, DeliveryStatus, Status
 from incidentctl.errors import InvalidInput
-from incidentctl.policy.clocks import CLOCKS, clock_state
-from incidentctl.policy.lifecycle import CHANNELS, STATUSES
+from incidentctl.policy.clocks import clock_state
+from incidentctl.store import repository
 from incidentctl.times import to_rfc3339
 
 __all__ = [
@@ -186,31 +187,15 @@ class PeriodData:
 
 def load_period(session: Any, period: Period, within: timedelta | None = None) -> PeriodData:
     """The incidents reported in the period, their re-levels, and the delivery counts."""
-    from sqlalchemy import select
-
-    from incidentctl.store.models import Event, Incident
-
-    incidents = Incident.__table__  # type: ignore[attr-defined]
-    events = Event.__table__  # type: ignore[attr-defined]
-    in_period = (incidents.c.reported_at >= period.since) & (incidents.c.reported_at < period.until)
+    bounds = {"since": period.since, "until": period.until}
     rows = [
         IncidentRow._make(row)
-        for row in session.execute(
-            select(*(incidents.c[name] for name in ROW_COLUMNS))
-            .where(in_period)
-            .order_by(incidents.c.id)
-        )
+        for row in repository.incident_rows_reported(session, columns=ROW_COLUMNS, **bounds)
     ]
     relevels: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
     if rows:
-        found = session.execute(
-            select(events.c.incident_id, events.c.at, events.c.data)
-            .join(incidents, incidents.c.id == events.c.incident_id)
-            .where(in_period, events.c.kind == "relevelled")
-            .order_by(events.c.id)
-        )
-        for incident_id, at, data in found:
-            relevels[incident_id].append((at, data.get("to")))
+        for incident_id, at, level in repository.relevels_reported(session, **bounds):
+            relevels[incident_id].append((at, level))
     return PeriodData(rows, dict(relevels), delivery_counts(session, period, relevels, within))
 
 
@@ -222,54 +207,24 @@ def delivery_counts(
 ) -> dict[str, int]:
     """Deliveries of the period's incidents: ``sent`` (or printed), ``failed`` for good,
     and ``late``: initial notices sent more than the policy's ``within`` after they fell
-    due (at the report, or at the k-th re-level for initial #k).
-
-    Read from the notification outbox (``deliveries``); zeros for a database without it.
-    """
-    from sqlalchemy import func, inspect, select
-
+    due (at the report, or at the k-th re-level for initial #k)."""
+    bounds = {"since": period.since, "until": period.until}
     counts = {"sent": 0, "failed": 0, "late": 0}
-    conn = session.connection()
-    if not inspect(conn).has_table("deliveries"):
-        return counts
-    from incidentctl.store.models import Incident
-
-    incidents = Incident.__table__  # type: ignore[attr-defined]
-    deliveries = _deliveries_table(conn)
-    d = deliveries.c
-    joined = deliveries.join(incidents, incidents.c.id == d.incident_id)
-    in_period = (incidents.c.reported_at >= period.since) & (incidents.c.reported_at < period.until)
-    for status, n in session.execute(
-        select(d.status, func.count()).select_from(joined).where(in_period).group_by(d.status)
-    ):
-        if status in ("sent", "printed"):
+    for status, n in repository.delivery_status_counts(session, **bounds).items():
+        if DeliveryStatus(status).delivered:
             counts["sent"] += n
-        elif status == "failed":
+        elif status == DeliveryStatus.FAILED:
             counts["failed"] += n
     if within is None:
         return counts
-    initial = session.execute(
-        select(d.incident_id, d.sequence, d.sent_at, incidents.c.reported_at)
-        .select_from(joined)
-        .where(in_period, d.notice == "initial", d.status.in_(("sent", "printed")))
-    )
-    for incident_id, sequence, sent_at, reported_at in initial:
+    for incident_id, sequence, sent_at, reported_at in repository.initial_notices_delivered(
+        session, **bounds
+    ):
         moves = relevels.get(incident_id, [])
         due = moves[sequence - 1][0] if 0 < sequence <= len(moves) else reported_at
         if sent_at is not None and sent_at > due + within:
             counts["late"] += 1
     return counts
-
-
-def _deliveries_table(conn: Any) -> Any:
-    try:
-        from incidentctl.store.models import Delivery  # type: ignore[attr-defined]
-
-        return Delivery.__table__
-    except ImportError:  # an older tree: read the table as the database has it
-        from sqlalchemy import MetaData, Table
-
-        return Table("deliveries", MetaData(), autoload_with=conn)
 
 
 def load_report(rt: Any, period: Period) -> dict[str, Any]:
@@ -281,9 +236,7 @@ def load_report(rt: Any, period: Period) -> dict[str, Any]:
         before = load_period(session, previous_period, within)
     levels = list(rt.policy.levels)
     document = summarize(current, period=period, levels=levels, now=rt.now)
-    earlier = summarize(
-        before, period=previous_period, levels=levels, now=rt.now, detail=False
-    )
+    earlier = summarize(before, period=previous_period, levels=levels, now=rt.now, detail=False)
     document["previous"] = compare(document, earlier)
     return document
 
@@ -315,7 +268,7 @@ def _attainment(met: int, breached: int) -> float | None:
 
 
 def _start(row: Any, clock: str) -> datetime:
-    start: datetime = row.occurred_at if clock == "recovery" else row.reported_at
+    start: datetime = row.occurred_at if clock == ClockName.RECOVERY else row.reported_at
     return start
 
 
@@ -349,11 +302,12 @@ def summarize(
 
     sla = {
         str(level): {
-            clock: {"met": 0, "breached": 0, "running": 0, "attainment": None} for clock in CLOCKS
+            clock: {"met": 0, "breached": 0, "running": 0, "attainment": None}
+            for clock in ClockName
         }
         for level in level_keys
     }
-    spans: dict[str, list[float]] = {clock: [] for clock in CLOCKS}
+    spans: dict[str, list[float]] = {clock: [] for clock in ClockName}
     breaches: list[dict[str, Any]] = []
     transferred: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
@@ -362,17 +316,17 @@ def summarize(
     for row in rows:
         verdicts = sla[str(row.level)]
         for clock, due, stopped in (
-            ("response", row.response_due_at, row.response_stopped_at),
-            ("recovery", row.recovery_due_at, row.recovery_stopped_at),
-            ("resolution", row.resolution_due_at, row.resolution_stopped_at),
+            (ClockName.RESPONSE, row.response_due_at, row.response_stopped_at),
+            (ClockName.RECOVERY, row.recovery_due_at, row.recovery_stopped_at),
+            (ClockName.RESOLUTION, row.resolution_due_at, row.resolution_stopped_at),
         ):
             state = clock_state(due, stopped, now)
             verdicts[clock][state] += 1
             if stopped is not None:
                 spans[clock].append((stopped - _start(row, clock)).total_seconds())
-            if state == "breached" and not detail:
+            if state == ClockState.BREACHED and not detail:
                 breaches.append(row.id)
-            elif state == "breached":
+            elif state == ClockState.BREACHED:
                 breaches.append(
                     {
                         "id": row.id,
@@ -448,13 +402,13 @@ def summarize(
         "by_level": {key: by_level.get(key, 0) for key in map(str, level_keys)},
         "by_service": dict(sorted(by_service.items(), key=lambda kv: (-kv[1], kv[0]))),
         "by_channel": {
-            **{c: by_channel.get(c, 0) for c in CHANNELS},
-            **{c: n for c, n in sorted(by_channel.items()) if c not in CHANNELS},
+            **{c: by_channel.get(c, 0) for c in Channel},
+            **{c: n for c, n in sorted(by_channel.items()) if c not in set(Channel)},
         },
-        "by_status": {s: by_status.get(s, 0) for s in STATUSES},
+        "by_status": {s: by_status.get(s, 0) for s in Status},
         "by_day": _days(period, by_day),
         "sla": sla,
-        "durations": {clock: _stats(spans[clock]) for clock in CLOCKS},
+        "durations": {clock: _stats(spans[clock]) for clock in ClockName},
         "breaches": breaches,
         "transferred": transferred,
         "problems": problems,

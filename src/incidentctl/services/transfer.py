@@ -26,36 +26,34 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from incidentctl.domain import (
+    EVENT_COLUMNS,
+    INCIDENT_COLUMNS,
+    Channel,
+    EventKind,
+    ProblemReason,
+    Team,
+)
 from incidentctl.errors import InvalidInput
-from incidentctl.notify.messages import schedule_of
-from incidentctl.policy import lifecycle
-from incidentctl.policy.clocks import CLOCKS, IncidentFacts, compute_clocks, deadline, facts_of
-from incidentctl.policy.notices import due_notices, next_notice_at, notice_facts
+from incidentctl.policy.clocks import IncidentFacts, facts_of
+from incidentctl.policy.derived import derive
+from incidentctl.policy.notices import Schedule, due_notices, next_notice_at
+from incidentctl.policy.recipients import schedule_of
 from incidentctl.store import bulk
 from incidentctl.store.bulk import Refused
-from incidentctl.store.columns import EVENT_COLUMNS, INCIDENT_COLUMNS, INCIDENT_TIMES
 from incidentctl.times import to_rfc3339
 
 if TYPE_CHECKING:
     from incidentctl.store.engine import Database
+    from incidentctl.store.repository import IncidentFilter
 
-__all__ = ["EVENT_KINDS", "ImportSummary", "export_documents", "import_file"]
+__all__ = ["ImportSummary", "export_records", "import_file"]
 
-EVENT_KINDS = (
-    "opened",
-    "acknowledged",
-    "assigned",
-    "note",
-    "transferred",
-    "relevelled",
-    "recovered",
-    "resolved",
-    "approved",
-    "closed",
-    "reopened",
-    "problem",
-    "notified",
-)
+_EVENT_KINDS = tuple(EventKind)
+_CHANNELS = tuple(Channel)
+_TEAMS = tuple(Team)
+_PROBLEM_REASONS = tuple(ProblemReason)
+_NO_NOTICES = Schedule(notify=False)
 EXPORT_BATCH = 1000
 
 _TEXT_FIELDS = ("title", "service")
@@ -100,10 +98,8 @@ _EMPTY_ROW: dict[str, Any] = dict.fromkeys(INCIDENT_COLUMNS)
 _IN_COLUMN_ORDER = itemgetter(*INCIDENT_COLUMNS)
 # ``convert`` writes an event row in this order.
 assert EVENT_COLUMNS == ("id", "incident_id", "kind", "at", "recorded_at", "actor", "data")
-_INCIDENT_TIMES = [INCIDENT_COLUMNS.index(name) for name in INCIDENT_TIMES]
-
-
-_CLOCK_COLUMNS = [(name, f"{name}_due_at", f"{name}_stopped_at") for name in CLOCKS]
+# The positions of the time columns: every name that ends in ``_at``.
+_INCIDENT_TIMES = [i for i, name in enumerate(INCIDENT_COLUMNS) if name.endswith("_at")]
 
 
 _AT_TEXT = itemgetter(EVENT_COLUMNS.index("at"))
@@ -131,38 +127,26 @@ def _stored_time(moment: datetime) -> str:
 # --------------------------------------------------------------------------- export
 
 
-def export_documents(db: Database, statement: Any, now: datetime) -> Iterator[dict[str, Any]]:
-    """The incidents ``statement`` selects (a ``handling.query``), each with ``events``.
+def export_records(
+    db: Database, flt: IncidentFilter, now: datetime
+) -> Iterator[tuple[Any, list[Any]]]:
+    """The incidents ``flt`` selects, each as its row and its event rows, in id order.
 
-    Rows are read as plain tuples (no ORM objects) and streamed in batches; each batch's
-    events come from one indexed query.
+    Plain rows (no ORM objects), streamed in batches; each batch's events come from one
+    indexed query, in the same snapshot as the incidents.
     """
-    from sqlalchemy import select
+    from incidentctl.store import engine, repository
 
-    from incidentctl.render import event_document, incident_document
-    from incidentctl.store.models import Event, Incident
-
-    incidents, events_table = Incident.__table__, Event.__table__  # type: ignore[attr-defined]
-    stmt = statement.with_only_columns(*incidents.columns).execution_options(yield_per=EXPORT_BATCH)
     with db.read() as session:
-        if db.dialect == "postgresql":
-            # One snapshot for the incidents and the events read beside them.
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        result = session.execute(stmt)
-        for rows in result.partitions():
+        engine.read_one_snapshot(session)
+        batches = repository.incident_rows_matching(session, flt=flt, now=now, batch=EXPORT_BATCH)
+        for rows in batches:
             ids = [row.id for row in rows]
-            timeline: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-            events = session.execute(
-                select(*events_table.columns)
-                .where(events_table.c.incident_id.in_(ids))
-                .order_by(events_table.c.incident_id, events_table.c.id)
-            ).all()
-            for event in events:
-                timeline[event.incident_id].append(event_document(event))
+            timeline: dict[int, list[Any]] = {i: [] for i in ids}
+            for event in repository.event_rows_of(session, incident_ids=ids):
+                timeline[event.incident_id].append(event)
             for row in rows:
-                document = incident_document(row, now)
-                document["events"] = timeline[row.id]
-                yield document
+                yield row, timeline[row.id]
 
 
 # --------------------------------------------------------------------------- import
@@ -176,16 +160,6 @@ class ImportSummary:
     # imported incidents with a notice due at once: the next escalate sends them
     notices_due: int = 0
     dry_run: bool = False
-
-    def document(self) -> dict[str, Any]:
-        return {
-            "imported": 0 if self.dry_run else self.incidents,
-            "incidents": self.incidents,
-            "events": self.events,
-            "derived": self.derived,
-            "notices_due": self.notices_due,
-            "dry_run": self.dry_run,
-        }
 
 
 def import_file(
@@ -214,26 +188,20 @@ def import_file(
         parts = bulk.cut(source, Path(workdir), part_bytes=part_bytes)
         with bulk.staging(parts, reader.convert, workers=workers) as staged_parts:
             # SQLAlchemy is loaded only now, while the workers read.
-            from sqlalchemy import func, select, text
-            from sqlmodel import col
-
+            from incidentctl.store import engine, repository
             from incidentctl.store.copier import Copier
-            from incidentctl.store.models import Incident
-
-            # Incidents with a notice due now (``notify_at`` is indexed): counted before
-            # and after, in the transaction that holds the write lock.
-            due_now = select(func.count()).where(col(Incident.notify_at) <= now)
 
             db = open_db()
             copier: Copier | None = None
             try:
                 with db.write() as session:
                     conn = session.connection()
-                    if db.dialect == "postgresql":
-                        # Ids are chosen here, so no other writer may take one meanwhile.
-                        conn.execute(text("LOCK TABLE incidents, events IN EXCLUSIVE MODE"))
+                    # Ids are chosen here, so no other writer may take one meanwhile.
+                    engine.lock_for_ids(conn, (repository.INCIDENTS, repository.EVENTS))
                     copier = Copier(conn)
-                    due_before = conn.execute(due_now).scalar_one()
+                    # Incidents with a notice due now: counted before and after, in the
+                    # transaction that holds the write lock.
+                    due_before = repository.count_due_for_notice(session, before=now)
                     for staged in staged_parts:
                         try:
                             copier.copy(staged)
@@ -242,18 +210,13 @@ def import_file(
                         summary.incidents += staged.incidents
                         summary.events += staged.events
                         summary.derived += staged.derived
-                    summary.notices_due = conn.execute(due_now).scalar_one() - due_before
+                    due_after = repository.count_due_for_notice(session, before=now)
+                    summary.notices_due = due_after - due_before
                     if dry_run:
                         session.rollback()
                         return summary
-                    if db.dialect == "postgresql" and summary.incidents:
-                        for table in ("incidents", "events"):
-                            conn.execute(
-                                text(
-                                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                    f"COALESCE(MAX(id), 0) + 1, false) FROM {table}"
-                                )
-                            )
+                    if summary.incidents:
+                        engine.move_sequences_past(conn, (repository.INCIDENTS, repository.EVENTS))
             finally:
                 if copier is not None:
                     copier.close()
@@ -330,9 +293,9 @@ class _LineReader:
                 raise Refused(f"{name}: expected a string or null, got {value!r}")
             row[name] = value
         row["level"] = self.level(obj.get("level"), "level", required=True)
-        row["channel"] = _choice(_or(obj.get("channel"), "other"), "channel", lifecycle.CHANNELS)
+        row["channel"] = _choice(_or(obj.get("channel"), Channel.OTHER), "channel", _CHANNELS)
         row["problem_reason"] = _choice(
-            obj.get("problem_reason"), "problem_reason", lifecycle.PROBLEM_REASONS, optional=True
+            obj.get("problem_reason"), "problem_reason", _PROBLEM_REASONS, optional=True
         )
         if (row["problem_ref"] is None) != (row["problem_reason"] is None):
             raise Refused("problem_ref and problem_reason go together")
@@ -349,8 +312,8 @@ class _LineReader:
                 moment = row[name] = self.time(value, name)
                 if moment < reported:  # type: ignore[operator]
                     raise Refused(f"{name} is before reported_at")
-        default_team = "dev" if row["transferred_at"] else "om"
-        row["team"] = _choice(_or(obj.get("team"), default_team), "team", lifecycle.TEAMS)
+        default_team = Team.DEV if row["transferred_at"] else Team.OM
+        row["team"] = _choice(_or(obj.get("team"), default_team), "team", _TEAMS)
         if obj.get("sla") is not None and not isinstance(obj["sla"], dict):
             raise Refused("sla: expected an object (it is recomputed on import)")
 
@@ -394,7 +357,7 @@ class _LineReader:
         unknown = sorted(set(obj) - _EVENT_KEYS)
         if unknown:
             raise Refused(f"{where}: unknown field {unknown[0]!r}")
-        kind = _choice(obj.get("kind"), f"{where}.kind", EVENT_KINDS)
+        kind = _choice(obj.get("kind"), f"{where}.kind", _EVENT_KINDS)
         at = self.time(obj.get("at"), f"{where}.at", required=True)
         recorded = self.time(obj.get("recorded_at"), f"{where}.recorded_at") or self.now
         actor = obj.get("actor", self.actor)
@@ -403,7 +366,7 @@ class _LineReader:
         data = obj.get("data", {})
         if not isinstance(data, dict):
             raise Refused(f"{where}.data: expected an object")
-        if kind == "relevelled":
+        if kind == EventKind.RELEVELLED:
             self.level(data.get("to"), f"{where}.data.to", required=True)
         return {
             "id": _positive_int(obj.get("id"), f"{where}.id"),
@@ -430,9 +393,9 @@ class _LineReader:
         ]
 
     def check_timeline(self, row: dict[str, Any], events: list[dict[str, Any]]) -> None:
-        if events[0]["kind"] != "opened":
+        if events[0]["kind"] != EventKind.OPENED:
             raise Refused("events: the first event must be 'opened'")
-        relevels = [e for e in events if e["kind"] == "relevelled"]
+        relevels = [e for e in events if e["kind"] == EventKind.RELEVELLED]
         if relevels and relevels[-1]["data"]["to"] != row["level"]:
             raise Refused(
                 f"level {row['level']} but the last relevelled event moved it to "
@@ -474,31 +437,33 @@ class _LineReader:
         if assignee is not None:
             opened["assignee"] = assignee
         opened["imported"] = True
-        events = [event("opened", row["reported_at"], opened)]
+        events = [event(EventKind.OPENED, row["reported_at"], opened)]
         if row["acknowledged_at"]:
             data = {} if assignee is None else {"assignee": assignee}
-            events.append(event("acknowledged", row["acknowledged_at"], data))
+            events.append(event(EventKind.ACKNOWLEDGED, row["acknowledged_at"], data))
         if row["transferred_at"]:
-            data = {"to": assignee} if row["team"] == "dev" and assignee is not None else {}
-            data["team"] = "dev"
-            events.append(event("transferred", row["transferred_at"], data))
+            data = {"to": assignee} if row["team"] == Team.DEV and assignee is not None else {}
+            data["team"] = Team.DEV
+            events.append(event(EventKind.TRANSFERRED, row["transferred_at"], data))
         if row["recovered_at"]:
             data = {"implied_by": "resolve"} if implied else {}
-            events.append(event("recovered", row["recovered_at"], data))
+            events.append(event(EventKind.RECOVERED, row["recovered_at"], data))
         if row["resolved_at"]:
             solution = row["solution"]
             data = {} if solution is None else {"solution": solution}
-            events.append(event("resolved", row["resolved_at"], data))
+            events.append(event(EventKind.RESOLVED, row["resolved_at"], data))
         if row["approved_at"]:
-            events.append(event("approved", row["approved_at"], {}, row["approved_by"] or actor))
+            events.append(
+                event(EventKind.APPROVED, row["approved_at"], {}, row["approved_by"] or actor)
+            )
         if row["closed_at"]:
             who = row["confirmed_by"]
             data = {} if who is None else {"confirmed_by": who}
-            events.append(event("closed", row["closed_at"], data))
+            events.append(event(EventKind.CLOSED, row["closed_at"], data))
         if row["problem_ref"]:
             latest = max(row[name] for name in _LIFECYCLE_TIMES if row[name] is not None)
             data = {"ref": row["problem_ref"], "reason": row["problem_reason"]}
-            events.append(event("problem", latest, data))
+            events.append(event(EventKind.PROBLEM, latest, data))
         # By time, as the stored texts order (UTC, fixed width); stable: ties keep the
         # lifecycle order.
         events.sort(key=_AT_TEXT)
@@ -510,7 +475,8 @@ class _LineReader:
         return f"{text[:10]}T{text[11:19]}Z"
 
     def finish(self, row: dict[str, Any], events: list[dict[str, Any]], derived: bool) -> None:
-        """The derived columns: clocks, deadline and status, from the pure policy."""
+        """The derived columns: clocks, deadline, status and the next notice, from the
+        pure policy's ``derive``, as every lifecycle command keeps them."""
         if derived:
             # The milestones are the facts (no re-levels), without replaying the events.
             facts = IncidentFacts(
@@ -527,29 +493,36 @@ class _LineReader:
             # Positions, not ids, order same-time re-levels: ids may not be chosen yet.
             timeline = [SimpleNamespace(**{**e, "id": i}) for i, e in enumerate(events)]
             facts = facts_of(SimpleNamespace(**row), timeline)
-        clocks = compute_clocks(facts, levels=self.levels, relevel=self.relevel, now=self.now)
-        for clock, due, stopped in _CLOCK_COLUMNS:
-            row[due] = clocks[clock].due_at
-            row[stopped] = clocks[clock].stopped_at
-        row["deadline_at"] = None if row["closed_at"] else deadline(clocks.values())
+        incident = SimpleNamespace(**row)  # the pure functions take an incident
+        schedule = self.schedule(incident)
+        derived_state = derive(
+            incident,
+            facts,
+            levels=self.levels,
+            relevel=self.relevel,
+            schedule=schedule,
+            now=self.now,
+        )
+        derived_state.apply(incident)
+        handled: list[tuple[str, int]] = []
+        if derived_state.notices is not None and not self.past_notices:
+            # Those due at the import were had where the lines come from.
+            notices = derived_state.notices
+            handled = [n.key for n in due_notices(notices, schedule, now=self.now, sent=())]
+            notices = replace(notices, handled=frozenset(handled))
+            incident.notify_at = next_notice_at(notices, schedule, now=self.now, sent=())
+        row.update(vars(incident))
         row["updated_at"] = self.now
-        incident = SimpleNamespace(**row)  # for the pure functions that take an incident
-        row["status"] = lifecycle.derive_status(incident)
-        row["notify_at"], handled = self.notices(incident, timeline)
         # stored as the JSON column holds it
         row["notices_handled"] = orjson.dumps(handled).decode() if handled else None
 
-    def notices(
-        self, incident: Any, timeline: list[Any]
-    ) -> tuple[datetime | None, list[tuple[str, int]]]:
-        """When the outbox next looks at the incident, and the notices it is taken to
-        have had. As migration 0002 decided for the incidents it found: never for a
-        closed one; for the others, their first notice not yet recorded here (deliveries
-        are not part of an export), or without past notices the first one due later."""
+    def schedule(self, incident: Any) -> Schedule:
+        """The incident's notice schedule. As migration 0002 decided for the incidents it
+        found: none for a closed one (deliveries are not part of an export, and it owes
+        nothing more). It depends on the level and on who can be reached: the service's
+        people, the assignee, the reporter and the contact they left (``recipients``)."""
         if incident.closed_at is not None:
-            return None, []
-        # The schedule depends on the level and on who can be reached: the service's
-        # people, the assignee, the reporter and the contact they left (``recipients``).
+            return _NO_NOTICES
         key = (
             incident.level,
             incident.service,
@@ -560,14 +533,7 @@ class _LineReader:
         schedule = self.schedule_cache.get(key)
         if schedule is None:
             schedule = self.schedule_cache[key] = schedule_of(self.policy, incident)
-        if not schedule.notify:
-            return None, []
-        facts = notice_facts(incident, timeline)
-        handled: list[tuple[str, int]] = []
-        if not self.past_notices:
-            handled = [n.key for n in due_notices(facts, schedule, now=self.now, sent=())]
-            facts = replace(facts, handled=frozenset(handled))
-        return next_notice_at(facts, schedule, now=self.now, sent=()), handled
+        return schedule
 
     # -- values --------------------------------------------------------------------
 

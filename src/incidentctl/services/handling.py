@@ -11,19 +11,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
-from incidentctl.errors import InvalidInput, NotFound
+from incidentctl.domain import Channel, EventKind, NoteKind, ProblemReason, Team
+from incidentctl.errors import InvalidInput
 from incidentctl.policy import lifecycle
-from incidentctl.policy.clocks import compute_clocks, deadline, facts_of
+from incidentctl.policy.clocks import facts_of
+from incidentctl.policy.derived import derive
+from incidentctl.policy.recipients import schedule_of
 from incidentctl.runtime import Runtime
-from incidentctl.store.models import Event, Incident
+from incidentctl.store import repository
+from incidentctl.store.models import Delivery, Event, Incident
+from incidentctl.store.repository import IncidentFilter
 from incidentctl.times import to_rfc3339
 
-# Events whose time is a fact the SLA clocks depend on.
-CLOCK_EVENTS = ("opened", "acknowledged", "transferred", "recovered", "resolved", "relevelled")
+__all__ = ["IncidentFilter", "IncidentRecord"]  # and the commands below
 
 
 @dataclass
@@ -32,14 +34,12 @@ class IncidentRecord:
 
     incident: Incident
     events: list[Event] = field(default_factory=list)
-    deliveries: list[Any] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
 
 
-def _load(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
-    incident = session.get(Incident, incident_id, with_for_update=lock)
-    if incident is None:
-        raise NotFound(f"no incident {incident_id}")
-    return incident
+def _load(session: Session, incident_id: int) -> Incident:
+    """The incident a command changes, locked until its transaction ends."""
+    return repository.incident_by_id(session, incident_id=incident_id, lock=True)
 
 
 def _check_time(rt: Runtime, at: datetime | None, incident: Incident | None = None) -> datetime:
@@ -64,48 +64,40 @@ def _text(value: str, what: str) -> str:
 
 
 def _append(
-    session: Session, rt: Runtime, incident: Incident, kind: str, at: datetime, /, **data: Any
+    session: Session, rt: Runtime, incident: Incident, kind: EventKind, at: datetime, /, **data: Any
 ) -> Event:
-    event = Event(
-        incident_id=incident.id,  # type: ignore[arg-type]
+    assert incident.id is not None
+    return repository.add_event(
+        session,
+        incident_id=incident.id,
         kind=kind,
         at=at,
         recorded_at=rt.now,
         actor=rt.actor,
         data={k: v for k, v in data.items() if v is not None},
     )
-    session.add(event)
-    return event
 
 
 def refresh(session: Session, rt: Runtime, incident: Incident) -> None:
-    """Recompute status and the stored clocks from the event log after a change."""
-    session.flush()
-    events = (
-        session.execute(
-            select(Event)
-            .where(col(Event.incident_id) == incident.id, col(Event.kind).in_(CLOCK_EVENTS))
-            .order_by(col(Event.id))
-        )
-        .scalars()
-        .all()
+    """Recompute what is derived (clocks, deadline, status, next notice) after a change."""
+    assert incident.id is not None
+    events = repository.clock_events_of(session, incident_id=incident.id)
+    schedule = schedule_of(rt.policy, incident)
+    sent = (
+        repository.notices_produced(session, incident_ids=[incident.id]).get(incident.id, set())
+        if schedule.notify
+        else set()
     )
-    clocks = compute_clocks(
+    derive(
+        incident,
         facts_of(incident, events),
         levels=rt.policy.levels,
         relevel=rt.policy.relevel,
+        schedule=schedule,
         now=rt.now,
-    )
-    for name, clock in clocks.items():
-        setattr(incident, f"{name}_due_at", clock.due_at)
-        setattr(incident, f"{name}_stopped_at", clock.stopped_at)
-    incident.deadline_at = None if incident.closed_at else deadline(clocks.values())
-    incident.status = lifecycle.derive_status(incident)
+        sent=sent,
+    ).apply(incident)
     incident.updated_at = rt.now
-    # When the next notification falls due: the escalate pass finds work by this index.
-    from incidentctl.notify.outbox import notify_at_after_change
-
-    incident.notify_at = notify_at_after_change(session, rt.policy, incident, events, now=rt.now)
 
 
 def open_incident(
@@ -115,7 +107,7 @@ def open_incident(
     level: int,
     service: str,
     details: str | None = None,
-    channel: str = "other",
+    channel: str = Channel.OTHER,
     reporter: str | None = None,
     contact: str | None = None,
     occurred_at: datetime | None = None,
@@ -125,8 +117,8 @@ def open_incident(
     title = _text(title, "the title")
     service = _text(service, "the service")
     rt.policy.level(level)  # an unknown level is refused before anything is written
-    if channel not in lifecycle.CHANNELS:
-        raise InvalidInput(f"unknown channel {channel!r}: use {', '.join(lifecycle.CHANNELS)}")
+    if channel not in set(Channel):
+        raise InvalidInput(f"unknown channel {channel!r}: use {', '.join(Channel)}")
     reported = _check_time(rt, reported_at)
     occurred = _check_time(rt, occurred_at) if occurred_at else reported
     if occurred > reported:
@@ -145,7 +137,7 @@ def open_incident(
             reporter=reporter,
             contact=contact,
             assignee=assignee,
-            team="om",
+            team=Team.OM,
             occurred_at=occurred,
             reported_at=reported,
             updated_at=rt.now,
@@ -154,13 +146,12 @@ def open_incident(
             recovery_due_at=reported,
             resolution_due_at=reported,
         )
-        session.add(incident)
-        session.flush()
+        repository.add_incident(session, incident)
         _append(
             session,
             rt,
             incident,
-            "opened",
+            EventKind.OPENED,
             reported,
             level=level,
             service=service,
@@ -174,13 +165,13 @@ def open_incident(
 
 def acknowledge(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_ack(incident)
         when = _check_time(rt, at, incident)
         incident.acknowledged_at = when
         if incident.assignee is None:
             incident.assignee = rt.actor
-        _append(session, rt, incident, "acknowledged", when, assignee=incident.assignee)
+        _append(session, rt, incident, EventKind.ACKNOWLEDGED, when, assignee=incident.assignee)
         refresh(session, rt, incident)
         return incident
 
@@ -188,41 +179,45 @@ def acknowledge(rt: Runtime, incident_id: int, *, at: datetime | None = None) ->
 def assign(rt: Runtime, incident_id: int, *, to: str) -> Incident:
     to = _text(to, "the new owner")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_active(incident, "assign")
         previous = incident.assignee
         incident.assignee = to
-        _append(session, rt, incident, "assigned", rt.now, to=to, previous=previous)
+        _append(session, rt, incident, EventKind.ASSIGNED, rt.now, to=to, previous=previous)
         refresh(session, rt, incident)
         return incident
 
 
-def add_note(rt: Runtime, incident_id: int, *, text: str, kind: str = "progress") -> Incident:
+def add_note(
+    rt: Runtime, incident_id: int, *, text: str, kind: str = NoteKind.PROGRESS
+) -> Incident:
     text = _text(text, "the note")
-    if kind not in lifecycle.NOTE_KINDS:
-        raise InvalidInput(f"unknown note kind {kind!r}: use {', '.join(lifecycle.NOTE_KINDS)}")
+    if kind not in set(NoteKind):
+        raise InvalidInput(f"unknown note kind {kind!r}: use {', '.join(NoteKind)}")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
-        _append(session, rt, incident, "note", rt.now, kind=kind, text=text)
+        incident = _load(session, incident_id)
+        _append(session, rt, incident, EventKind.NOTE, rt.now, kind=kind, text=text)
         incident.updated_at = rt.now
         return incident
 
 
-def transfer(rt: Runtime, incident_id: int, *, to: str, team: str = "dev", reason: str) -> Incident:
+def transfer(
+    rt: Runtime, incident_id: int, *, to: str, team: str = Team.DEV, reason: str
+) -> Incident:
     to = _text(to, "the new owner")
     reason = _text(reason, "the reason")
-    if team not in lifecycle.TEAMS:
-        raise InvalidInput(f"unknown team {team!r}: use om or dev")
+    if team not in set(Team):
+        raise InvalidInput(f"unknown team {team!r}: use {' or '.join(Team)}")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_transfer(incident, to, team)
-        if team == "dev" and incident.transferred_at is None:
+        if team == Team.DEV and incident.transferred_at is None:
             incident.transferred_at = rt.now
         _append(
             session,
             rt,
             incident,
-            "transferred",
+            EventKind.TRANSFERRED,
             rt.now,
             to=to,
             team=team,
@@ -239,13 +234,13 @@ def relevel(rt: Runtime, incident_id: int, *, level: int, reason: str) -> Incide
     reason = _text(reason, "the reason")
     rt.policy.level(level)
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_relevel(incident, level)
         _append(
             session,
             rt,
             incident,
-            "relevelled",
+            EventKind.RELEVELLED,
             rt.now,
             to=level,
             previous=incident.level,
@@ -258,11 +253,11 @@ def relevel(rt: Runtime, incident_id: int, *, level: int, reason: str) -> Incide
 
 def recover(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_recover(incident)
         when = _check_time(rt, at, incident)
         incident.recovered_at = when
-        _append(session, rt, incident, "recovered", when)
+        _append(session, rt, incident, EventKind.RECOVERED, when)
         refresh(session, rt, incident)
         return incident
 
@@ -272,7 +267,7 @@ def resolve(
 ) -> Incident:
     solution = _text(solution, "the solution")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_resolve(incident)
         when = _check_time(rt, at, incident)
         if incident.recovered_at and when < incident.recovered_at:
@@ -283,16 +278,16 @@ def resolve(
         if incident.recovered_at is None:
             # A solution restores the service too: the recovery clock stops here.
             incident.recovered_at = when
-            _append(session, rt, incident, "recovered", when, implied_by="resolve")
+            _append(session, rt, incident, EventKind.RECOVERED, when, implied_by="resolve")
         incident.resolved_at, incident.solution = when, solution
-        _append(session, rt, incident, "resolved", when, solution=solution)
+        _append(session, rt, incident, EventKind.RESOLVED, when, solution=solution)
         refresh(session, rt, incident)
         return incident
 
 
 def approve(rt: Runtime, incident_id: int) -> Incident:
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_approve(
             incident,
             actor=rt.actor,
@@ -300,7 +295,7 @@ def approve(rt: Runtime, incident_id: int) -> Incident:
             required=rt.policy.level(incident.level).approval,
         )
         incident.approved_at, incident.approved_by = rt.now, rt.actor
-        _append(session, rt, incident, "approved", rt.now)
+        _append(session, rt, incident, EventKind.APPROVED, rt.now)
         refresh(session, rt, incident)
         return incident
 
@@ -308,10 +303,10 @@ def approve(rt: Runtime, incident_id: int) -> Incident:
 def close(rt: Runtime, incident_id: int, *, confirmed_by: str) -> Incident:
     confirmed_by = _text(confirmed_by, "--confirmed-by")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_close(incident, approval_required=rt.policy.level(incident.level).approval)
         incident.closed_at, incident.confirmed_by = rt.now, confirmed_by
-        _append(session, rt, incident, "closed", rt.now, confirmed_by=confirmed_by)
+        _append(session, rt, incident, EventKind.CLOSED, rt.now, confirmed_by=confirmed_by)
         refresh(session, rt, incident)
         return incident
 
@@ -319,13 +314,13 @@ def close(rt: Runtime, incident_id: int, *, confirmed_by: str) -> Incident:
 def reopen(rt: Runtime, incident_id: int, *, reason: str) -> Incident:
     reason = _text(reason, "the reason")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_reopen(incident)
         _append(
             session,
             rt,
             incident,
-            "reopened",
+            EventKind.REOPENED,
             rt.now,
             reason=reason,
             solution=incident.solution,
@@ -341,116 +336,45 @@ def reopen(rt: Runtime, incident_id: int, *, reason: str) -> Incident:
 
 def problem(rt: Runtime, incident_id: int, *, ref: str, reason: str) -> Incident:
     ref = _text(ref, "--ref")
-    if reason not in lifecycle.PROBLEM_REASONS:
-        raise InvalidInput(
-            f"unknown problem reason {reason!r}: use {', '.join(lifecycle.PROBLEM_REASONS)}"
-        )
+    if reason not in set(ProblemReason):
+        raise InvalidInput(f"unknown problem reason {reason!r}: use {', '.join(ProblemReason)}")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, lock=True)
+        incident = _load(session, incident_id)
         lifecycle.check_problem(incident)
         incident.problem_ref, incident.problem_reason = ref, reason
-        _append(session, rt, incident, "problem", rt.now, ref=ref, reason=reason)
+        _append(session, rt, incident, EventKind.PROBLEM, rt.now, ref=ref, reason=reason)
         incident.updated_at = rt.now
         return incident
 
 
 def get(rt: Runtime, incident_id: int) -> IncidentRecord:
-    """An incident with its timeline."""
+    """An incident with its timeline and its deliveries."""
     with rt.db.read() as session:
-        incident = _load(session, incident_id)
-        events = (
-            session.execute(
-                select(Event).where(col(Event.incident_id) == incident_id).order_by(col(Event.id))
-            )
-            .scalars()
-            .all()
+        incident = repository.incident_by_id(session, incident_id=incident_id)
+        record = IncidentRecord(
+            incident=incident,
+            events=repository.events_of(session, incident_id=incident_id),
+            deliveries=repository.deliveries_of(session, incident_id=incident_id),
         )
-        record = IncidentRecord(incident=incident, events=list(events))
-        _attach_deliveries(session, record)
         session.expunge_all()
         return record
-
-
-def _attach_deliveries(session: Session, record: IncidentRecord) -> None:
-    """Deliveries belong to the notification outbox; shown when it exists."""
-    try:
-        from incidentctl.notify.outbox import deliveries_of
-    except ImportError:
-        return
-    record.deliveries = list(deliveries_of(session, record.incident.id))
-
-
-@dataclass
-class IncidentFilter:
-    statuses: tuple[str, ...] = ()
-    level: int | None = None
-    service: str | None = None
-    assignee: str | None = None
-    overdue: bool = False
-    since: datetime | None = None
-    until: datetime | None = None
-    limit: int | None = None
-    all_statuses: bool = False
-
-
-def query(flt: IncidentFilter, now: datetime) -> Any:
-    """The SELECT for a filtered list, by id; every filter is an indexed column."""
-    if flt.limit is not None and flt.limit < 0:
-        raise InvalidInput("--limit must be zero or more")
-    if flt.since and flt.until and flt.since >= flt.until:
-        raise InvalidInput("--since must be before --until")
-    stmt = select(Incident)
-    if flt.statuses:
-        stmt = stmt.where(col(Incident.status).in_(flt.statuses))
-    elif not flt.all_statuses:
-        stmt = stmt.where(_not_closed())
-    if flt.level is not None:
-        stmt = stmt.where(col(Incident.level) == flt.level)
-    if flt.service:
-        stmt = stmt.where(col(Incident.service) == flt.service)
-    if flt.assignee:
-        stmt = stmt.where(col(Incident.assignee) == flt.assignee)
-    if flt.overdue:
-        stmt = stmt.where(col(Incident.deadline_at) <= now)
-    if flt.since:
-        stmt = stmt.where(col(Incident.reported_at) >= flt.since)
-    if flt.until:
-        stmt = stmt.where(col(Incident.reported_at) < flt.until)
-    stmt = stmt.order_by(col(Incident.id))
-    if flt.limit is not None:
-        stmt = stmt.limit(flt.limit)
-    return stmt
 
 
 def list_incidents(rt: Runtime, flt: IncidentFilter) -> Iterator[Incident]:
     """Stream the matching incidents, a batch at a time."""
     with rt.db.read() as session:
-        result = session.execute(query(flt, rt.now).execution_options(yield_per=500))
-        yield from result.scalars()
+        yield from repository.incidents_matching(session, flt=flt, now=rt.now)
 
 
 def board(rt: Runtime, limit: int | None = None) -> list[Incident]:
     """Not-closed incidents, nearest deadline first (those without one last)."""
     with rt.db.read() as session:
-        stmt = (
-            select(Incident)
-            .where(_not_closed())
-            .order_by(col(Incident.deadline_at).asc().nulls_last(), col(Incident.id))
-        )
-        if limit:
-            stmt = stmt.limit(limit)
-        incidents = list(session.execute(stmt).scalars())
+        incidents = repository.board_incidents(session, limit=limit)
         session.expunge_all()
         return incidents
 
 
-def _not_closed() -> Any:
-    """The condition the board and the default list select by (``status`` is indexed)."""
-    return col(Incident.status).in_(lifecycle.NOT_CLOSED)
-
-
 def not_closed(rt: Runtime) -> int:
-    """How many incidents the board holds in all (an indexed count)."""
+    """How many incidents the board holds in all."""
     with rt.db.read() as session:
-        stmt = select(func.count()).where(_not_closed())
-        return session.execute(stmt).scalar_one()
+        return repository.count_not_closed(session)

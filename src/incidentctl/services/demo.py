@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from incidentctl import handling
 from incidentctl.runtime import Runtime
+from incidentctl.services import handling
 
 
 def seed(rt: Runtime) -> None:
@@ -18,8 +18,13 @@ def seed(rt: Runtime) -> None:
 
     # A major incident being handled: response met, recovery clock counting down.
     first = handling.open_incident(
-        ago(25), title="Card payments declined at checkout", level=1, service="payments",
-        channel="hotline", reporter="Wang Fang", contact="+8613900000000",
+        ago(25),
+        title="Card payments declined at checkout",
+        level=1,
+        service="payments",
+        channel="hotline",
+        reporter="Wang Fang",
+        contact="+8613900000000",
         occurred_at=now - timedelta(minutes=32),
         details="Customers see 'payment declined' for every card since about 02:50.",
     )
@@ -28,14 +33,22 @@ def seed(rt: Runtime) -> None:
 
     # A minor one nobody has picked up: its response clock has run out.
     handling.open_incident(
-        ago(45), title="Search results slow for users in the north region",
-        level=2, service="web-portal", channel="monitoring",
+        ago(45),
+        title="Search results slow for users in the north region",
+        level=2,
+        service="web-portal",
+        channel="monitoring",
     )
 
     # A minor one that worsened, went to Level 1 and on to the developers.
     third = handling.open_incident(
-        ago(190), title="Nightly order export failing", level=2, service="accounts",
-        channel="email", reporter="finance-ops", contact="finance-ops@example.com",
+        ago(190),
+        title="Nightly order export failing",
+        level=2,
+        service="accounts",
+        channel="email",
+        reporter="finance-ops",
+        contact="finance-ops@example.com",
     )
     handling.acknowledge(ago(175), third.id)  # type: ignore[arg-type]
     handling.relevel(ago(120), third.id, level=1, reason="month-end invoices blocked")  # type: ignore[arg-type]
@@ -43,13 +56,20 @@ def seed(rt: Runtime) -> None:
 
     # A question: Level 3, no notifications.
     handling.open_incident(
-        ago(5), title="How do I reset a customer's password?", level=3, service="accounts",
-        channel="hotline", reporter="Li Ming",
+        ago(5),
+        title="How do I reset a customer's password?",
+        level=3,
+        service="accounts",
+        channel="hotline",
+        reporter="Li Ming",
     )
 
     # Yesterday's outage, through to the reporter's confirmation.
     fifth = handling.open_incident(
-        ago(26 * 60), title="Login page returns 500", level=1, service="web-portal",
+        ago(26 * 60),
+        title="Login page returns 500",
+        level=1,
+        service="web-portal",
         channel="monitoring",
     )
     handling.acknowledge(ago(26 * 60 - 4), fifth.id)  # type: ignore[arg-type]

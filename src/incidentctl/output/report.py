@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from incidentctl.analysis.report import Period
+from incidentctl.domain import ClockName
 from incidentctl.errors import InvalidInput
-from incidentctl.policy.clocks import CLOCKS
-from incidentctl.render import dumps, literal
+from incidentctl.output.documents import dumps
+from incidentctl.output.text import local_time, md_line
+from incidentctl.services.reporting import Period
+from incidentctl.text import literal
 from incidentctl.times import format_duration, to_rfc3339
 
 LIST_LIMIT = 20  # rows of each list shown in the human formats; JSON has them all
@@ -70,8 +72,7 @@ def signed(value: float | None, unit: str = "") -> str:
 def local(value: str | None, period: Period) -> str:
     if value is None:
         return "—"
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed.astimezone(period.zone).strftime("%Y-%m-%d %H:%M")
+    return local_time(datetime.fromisoformat(value.replace("Z", "+00:00")), period.zone)
 
 
 def bar(value: float, largest: float, width: int = 30) -> str:
@@ -220,7 +221,7 @@ def print_table(
     from rich.table import Table
     from rich.text import Text
 
-    from incidentctl.render import console
+    from incidentctl.output.terminal import console
 
     out = (
         console()
@@ -282,7 +283,7 @@ def print_table(
     )
     for name in ("Clock", "Stopped", "Mean", "Median", "90th pct"):
         durations.add_column(name, justify="left" if name == "Clock" else "right")
-    for clock in CLOCKS:
+    for clock in ClockName:
         d = document["durations"][clock]
         durations.add_row(
             clock,
@@ -333,7 +334,7 @@ def change_lines(document: Mapping[str, Any]) -> list[str]:
     ]
     for name in ("breaches", "transferred", "problems", "relevelled", "recurring"):
         lines.append(f"{name} {before[name]} → {len(document[name])} ({signed(change[name])})")
-    for clock in CLOCKS:
+    for clock in ClockName:
         mean = change["durations"][clock]["mean_s"]
         lines.append(f"mean time, {clock}: {signed(mean, 's')}")
     return lines
@@ -395,27 +396,19 @@ def _csv(value: Any) -> Any:
 # --------------------------------------------------------------------------- Markdown
 
 
-def md(text: Any) -> str:
-    """User text, shown literally in Markdown: markup escaped, one line."""
-    value = literal(text).replace("\r", " ").replace("\n", " ")
-    for char in "\\`*_[]<>|#!~":
-        value = value.replace(char, "\\" + char)
-    return value
-
-
 def md_table(headers: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(md(cell) for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(md_line(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def markdown(document: Mapping[str, Any], period: Period, now: datetime) -> str:
     parts = [
-        f"# {md(headline(document, period))}",
+        f"# {md_line(headline(document, period))}",
         "",
         f"Incidents reported from {local(document['since'], period)} to "
-        f"{local(document['until'], period)} ({md(document['tz'])}); clocks as of "
-        f"{local(to_rfc3339(now), period)}. {md(previous_line(document))}.",
+        f"{local(document['until'], period)} ({md_line(document['tz'])}); clocks as of "
+        f"{local(to_rfc3339(now), period)}. {md_line(previous_line(document))}.",
     ]
     for title, items in _count_sections(document):
         largest = max((n for _, n in items), default=0)
@@ -470,7 +463,7 @@ def markdown(document: Mapping[str, Any], period: Period, now: datetime) -> str:
         md_table(["Sent", "Failed", "Late"], [[str(d["sent"]), str(d["failed"]), str(d["late"])]]),
     ]
     parts += ["", "## Change against the previous period", ""]
-    parts += [f"- {md(line)}" for line in change_lines(document)]
+    parts += [f"- {md_line(line)}" for line in change_lines(document)]
     return "\n".join(parts) + "\n"
 
 

@@ -11,24 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from incidentctl.policy.clocks import CLOCKS, clock_state
-from incidentctl.render import event_summary, literal
+from incidentctl.domain import ClockName, ClockState, EventKind, NoteKind
+from incidentctl.output.terminal import event_summary
+from incidentctl.output.text import md, md_line
+from incidentctl.policy.clocks import clock_state
 from incidentctl.times import format_duration, to_rfc3339
-
-_MARKUP = "\\`*_[]<>|#!~"
-
-
-def md(text: Any) -> str:
-    """User text shown literally: control bytes escaped, Markdown markup neutralised."""
-    value = literal(text).replace("\r\n", "\n").replace("\r", "\n")
-    for char in _MARKUP:
-        value = value.replace(char, "\\" + char)
-    return value
 
 
 def cell(text: Any) -> str:
     """A table cell: one line."""
-    return md(text).replace("\n", " ") if text not in (None, "") else "—"
+    return md_line(text) if text not in (None, "") else "—"
 
 
 def _when(value: datetime | None) -> str:
@@ -87,17 +79,17 @@ def review_markdown(record: Any, policy: Any, now: datetime) -> str:
 
     out += ["", "## SLA clocks", ""]
     rows = []
-    for clock in CLOCKS:
+    for clock in ClockName:
         due = getattr(incident, f"{clock}_due_at")
         stopped = getattr(incident, f"{clock}_stopped_at")
         state = clock_state(due, stopped, now)
-        start = incident.occurred_at if clock == "recovery" else incident.reported_at
+        start = incident.occurred_at if clock == ClockName.RECOVERY else incident.reported_at
         taken = format_duration((stopped or now) - start)
         margin = (stopped or now) - due
         verdict = {
-            "met": f"met, {format_duration(-margin)} to spare",
-            "breached": f"**breached**, {format_duration(margin)} late",
-            "running": f"running, due in {format_duration(-margin)}",
+            ClockState.MET: f"met, {format_duration(-margin)} to spare",
+            ClockState.BREACHED: f"**breached**, {format_duration(margin)} late",
+            ClockState.RUNNING: f"running, due in {format_duration(-margin)}",
         }[state]
         rows.append(
             [
@@ -155,7 +147,11 @@ def review_markdown(record: Any, policy: Any, now: datetime) -> str:
         out += [f"Closed {_when(incident.closed_at)}, confirmed by {md(incident.confirmed_by)}."]
 
     out += ["", "## Lessons learned", ""]
-    lessons = [e for e in record.events if e.kind == "note" and e.data.get("kind") == "lesson"]
+    lessons = [
+        e
+        for e in record.events
+        if e.kind == EventKind.NOTE and e.data.get("kind") == NoteKind.LESSON
+    ]
     if lessons:
         for lesson in lessons:
             text = md(lesson.data.get("text", "")).replace("\n", "\n  ")

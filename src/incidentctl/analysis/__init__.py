@@ -1,1 +1,0 @@
-"""Monthly analysis: the report over the incidents reported in a period, and its formats."""

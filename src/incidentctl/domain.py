@@ -1,0 +1,223 @@
+"""The vocabulary of incident handling, once: every word the process uses, as StrEnums,
+and the incident's public field list.
+
+The models, the policy, the CLI's choices, the output and the import all spell these
+words through this module. A member is its word (``Status.OPEN == "open"``), so it is
+stored, compared and written to JSON as the plain string.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "CLOCK_COLUMNS",
+    "EVENT_COLUMNS",
+    "EVENT_FIELDS",
+    "INCIDENT_COLUMNS",
+    "INCIDENT_FIELDS",
+    "NOT_CLOSED",
+    "Channel",
+    "ClockName",
+    "ClockState",
+    "ContactChannel",
+    "DeliveryStatus",
+    "EventKind",
+    "NoteKind",
+    "NoticeName",
+    "NoticeRuleName",
+    "ProblemReason",
+    "RelevelMode",
+    "Status",
+    "Team",
+]
+
+
+class Status(StrEnum):
+    """Where an incident stands, derived from the milestones it reached."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RECOVERED = "recovered"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+NOT_CLOSED = (Status.OPEN, Status.ACKNOWLEDGED, Status.RECOVERED, Status.RESOLVED)
+
+
+class EventKind(StrEnum):
+    """What an event of the timeline records."""
+
+    OPENED = "opened"
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
+    NOTE = "note"
+    TRANSFERRED = "transferred"
+    RELEVELLED = "relevelled"
+    RECOVERED = "recovered"
+    RESOLVED = "resolved"
+    APPROVED = "approved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    PROBLEM = "problem"
+    NOTIFIED = "notified"
+
+
+class Channel(StrEnum):
+    """How an incident came in."""
+
+    HOTLINE = "hotline"
+    EMAIL = "email"
+    MONITORING = "monitoring"
+    OTHER = "other"
+
+
+class Team(StrEnum):
+    """Who holds an incident: operations and maintenance, or the developers."""
+
+    OM = "om"
+    DEV = "dev"
+
+
+class NoteKind(StrEnum):
+    PROGRESS = "progress"
+    CUSTOMER_UPDATE = "customer-update"
+    LESSON = "lesson"
+
+
+class ProblemReason(StrEnum):
+    """Why an incident goes to problem management."""
+
+    RECURRING = "recurring"
+    UNKNOWN_CAUSE = "unknown-cause"
+    KNOWN_DEFECT = "known-defect"
+
+
+class ClockName(StrEnum):
+    """The three SLA clocks, in the order they are shown."""
+
+    RESPONSE = "response"
+    RECOVERY = "recovery"
+    RESOLUTION = "resolution"
+
+
+class ClockState(StrEnum):
+    RUNNING = "running"
+    MET = "met"
+    BREACHED = "breached"
+
+
+class RelevelMode(StrEnum):
+    """What a re-level does to a running clock: keep its start, or start it again."""
+
+    KEEP_START = "keep-start"
+    RESTART = "restart"
+
+
+class NoticeName(StrEnum):
+    """The notices of SPEC §4; each ``overdue-*`` one escalates one clock."""
+
+    INITIAL = "initial"
+    PROGRESS = "progress"
+    RECTIFICATION = "rectification"
+    OVERDUE_RESPONSE = "overdue-response"
+    OVERDUE_RECOVERY = "overdue-recovery"
+    OVERDUE_RESOLUTION = "overdue-resolution"
+
+    @classmethod
+    def overdue(cls, clock: str) -> NoticeName:
+        """The notice that escalates ``clock``."""
+        return cls(f"overdue-{clock}")
+
+    @property
+    def clock(self) -> ClockName | None:
+        """The clock an ``overdue-*`` notice escalates; None for the others."""
+        prefix = "overdue-"
+        return ClockName(self.value[len(prefix) :]) if self.value.startswith(prefix) else None
+
+    @property
+    def rule(self) -> NoticeRuleName:
+        """The policy rule it follows: the ``overdue-*`` notices share ``overdue``."""
+        return NoticeRuleName.OVERDUE if self.clock else NoticeRuleName(self.value)
+
+
+class NoticeRuleName(StrEnum):
+    """The ``[notifications.NAME]`` rules of the policy."""
+
+    INITIAL = "initial"
+    PROGRESS = "progress"
+    RECTIFICATION = "rectification"
+    OVERDUE = "overdue"
+
+
+class ContactChannel(StrEnum):
+    """How a notice reaches a person (the transports' channels)."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    PHONE = "phone"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    RETRY = "retry"
+    SENT = "sent"
+    PRINTED = "printed"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        """Nothing more will be attempted."""
+        return self in (DeliveryStatus.SENT, DeliveryStatus.PRINTED, DeliveryStatus.FAILED)
+
+    @property
+    def delivered(self) -> bool:
+        return self in (DeliveryStatus.SENT, DeliveryStatus.PRINTED)
+
+
+# The incident's public fields (SPEC §7), in the order JSON and CSV give them.
+INCIDENT_FIELDS = (
+    "id",
+    "title",
+    "details",
+    "service",
+    "level",
+    "channel",
+    "reporter",
+    "contact",
+    "assignee",
+    "team",
+    "status",
+    "occurred_at",
+    "reported_at",
+    "acknowledged_at",
+    "transferred_at",
+    "recovered_at",
+    "resolved_at",
+    "solution",
+    "approved_at",
+    "approved_by",
+    "closed_at",
+    "confirmed_by",
+    "problem_ref",
+    "problem_reason",
+)
+# Each clock's stored due and stop times.
+CLOCK_COLUMNS = tuple(f"{clock}_{part}" for clock in ClockName for part in ("due_at", "stopped_at"))
+# Every stored column of an incident: the public fields and what is kept derived beside
+# them (the level it was opened at, the clocks, the board's deadline, the outbox's
+# next notice time, the notices it had elsewhere).
+INCIDENT_COLUMNS = (
+    *INCIDENT_FIELDS,
+    "opened_level",
+    "updated_at",
+    *CLOCK_COLUMNS,
+    "deadline_at",
+    "notify_at",
+    "notices_handled",
+)
+
+# An event's public fields, and its stored columns (the incident it belongs to besides).
+EVENT_FIELDS = ("id", "kind", "at", "recorded_at", "actor", "data")
+EVENT_COLUMNS = ("id", "incident_id", *EVENT_FIELDS[1:])

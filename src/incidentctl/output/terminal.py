@@ -1,0 +1,308 @@
+"""Human output on the terminal: incident tables and summaries, ``show``, the lines of
+an escalate pass and the live ``watch`` board.
+
+Everything goes through Rich with markup off, and every piece of text a user typed
+passes ``literal()`` first, so no markup is interpreted and no control byte reaches
+the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from incidentctl.domain import ClockName, ClockState, DeliveryStatus, EventKind
+from incidentctl.output.documents import sla_of
+from incidentctl.output.text import human_time
+from incidentctl.text import literal
+from incidentctl.times import format_duration
+
+
+def console(stderr: bool = False):  # type: ignore[no-untyped-def]
+    """A Rich console on the current streams: markup, emoji and highlighting off."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not stream.isatty():
+        width = int(os.environ.get("COLUMNS", "120"))
+    return Console(
+        file=stream, markup=False, emoji=False, highlight=False, width=width, soft_wrap=False
+    )
+
+
+def countdown(due: datetime, now: datetime) -> str:
+    """``in 7m`` before the due time, ``12m overdue`` after it."""
+    delta = due - now
+    seconds = int(delta.total_seconds())
+    if seconds > 0:
+        return f"in {_short(seconds)}"
+    return f"{_short(-seconds)} overdue" if seconds < 0 else "due now"
+
+
+def _short(seconds: int) -> str:
+    """Two units at most: a countdown is read at a glance."""
+    text = format_duration(timedelta(seconds=seconds if seconds < 3600 else seconds // 60 * 60))
+    units = re.findall(r"\d+[dhms]", text)
+    return "".join(units[:2])
+
+
+STATE_STYLE = {
+    ClockState.RUNNING: "yellow",
+    ClockState.MET: "green",
+    ClockState.BREACHED: "bold red",
+}
+
+
+def clock_cell(sla: Mapping[str, Any], incident: Any, clock: str, now: datetime):  # type: ignore[no-untyped-def]
+    from rich.text import Text
+
+    state = sla[clock]["state"]
+    due = getattr(incident, f"{clock}_due_at")
+    stopped = getattr(incident, f"{clock}_stopped_at")
+    if stopped is None:
+        return Text(countdown(due, now), style=STATE_STYLE[state])
+    return Text(state, style=STATE_STYLE[state])
+
+
+def incident_table(incidents: Iterable[Any], now: datetime, *, title: str | None = None):  # type: ignore[no-untyped-def]
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, show_edge=False, pad_edge=False, header_style="bold")
+    for name in (
+        "ID",
+        "Lvl",
+        "Status",
+        "Service",
+        "Assignee",
+        "Title",
+        "Response",
+        "Recovery",
+        "Resolution",
+    ):
+        table.add_column(name, no_wrap=name not in ("Title",), overflow="fold")
+    for incident in incidents:
+        sla = sla_of(incident, now)
+        table.add_row(
+            str(incident.id),
+            str(incident.level),
+            incident.status,
+            Text(literal(incident.service)),
+            Text(literal(incident.assignee or "—")),
+            Text(literal(incident.title)),
+            *(clock_cell(sla, incident, clock, now) for clock in ClockName),
+        )
+    return table
+
+
+def print_incidents(incidents: Iterable[Any], now: datetime, *, title: str | None = None) -> int:
+    rows = list(incidents)
+    out = console()
+    if not rows:
+        out.print("No incidents.")
+        return 0
+    out.print(incident_table(rows, now, title=title))
+    return len(rows)
+
+
+def print_incident(incident: Any, now: datetime, *, headline: str | None = None) -> None:
+    """A short summary: what happened and where each clock stands."""
+    from rich.text import Text
+
+    out = console()
+    if headline:
+        out.print(Text(headline, style="bold"))
+    out.print(
+        Text(f"#{incident.id} ", style="bold")
+        + Text(literal(incident.title))
+        + Text(f"  [Level {incident.level}, {incident.status}]")
+    )
+    out.print(
+        Text(
+            f"  service {literal(incident.service)} · owner {literal(incident.assignee or '—')}"
+            f" ({incident.team}) · reported {human_time(incident.reported_at, now)}"
+        )
+    )
+    _print_clocks(out, incident, now)
+
+
+def _print_clocks(out: Any, incident: Any, now: datetime) -> None:
+    from rich.text import Text
+
+    sla = sla_of(incident, now)
+    for clock in ClockName:
+        due = getattr(incident, f"{clock}_due_at")
+        stopped = getattr(incident, f"{clock}_stopped_at")
+        state = sla[clock]["state"]
+        line = Text(f"  {clock:<11}") + Text(f"{state:<9}", style=STATE_STYLE[state])
+        line += Text(f" due {human_time(due, now)}")
+        if stopped is None:
+            line += Text(f" ({countdown(due, now)})")
+        else:
+            line += Text(f", stopped {human_time(stopped, now)}")
+        out.print(line)
+
+
+def event_summary(event: Any) -> str:
+    """One line saying what an event did, for timelines (terminal and review)."""
+    data = event.data or {}
+    parts = {
+        EventKind.OPENED: lambda: f"Level {data.get('level')}, service {data.get('service')}",
+        EventKind.ACKNOWLEDGED: lambda: f"owner {data.get('assignee')}",
+        EventKind.ASSIGNED: lambda: f"to {data.get('to')}",
+        EventKind.NOTE: lambda: f"[{data.get('kind')}] {data.get('text')}",
+        EventKind.TRANSFERRED: lambda: (
+            f"to {data.get('to')} ({data.get('team')}): {data.get('reason')}"
+        ),
+        EventKind.RELEVELLED: lambda: (
+            f"Level {data.get('previous')} → {data.get('to')}: {data.get('reason')}"
+        ),
+        EventKind.RECOVERED: lambda: "implied by the solution" if data.get("implied_by") else "",
+        EventKind.RESOLVED: lambda: str(data.get("solution")),
+        EventKind.CLOSED: lambda: f"confirmed by {data.get('confirmed_by')}",
+        EventKind.REOPENED: lambda: str(data.get("reason")),
+        EventKind.PROBLEM: lambda: f"{data.get('ref')} ({data.get('reason')})",
+        EventKind.NOTIFIED: lambda: (
+            f"{data.get('notice')} #{data.get('sequence')}, {data.get('deliveries')} deliveries"
+        ),
+    }
+    summary = parts.get(event.kind)
+    return summary() if summary else ", ".join(f"{k}={v}" for k, v in data.items())
+
+
+def print_record(record: Any, now: datetime) -> None:
+    """``show``: the incident, its clocks, its timeline and its deliveries."""
+    from rich.table import Table
+    from rich.text import Text
+
+    incident = record.incident
+    out = console()
+    print_incident(incident, now)
+    for label, name in (
+        ("details", "details"),
+        ("reporter", "reporter"),
+        ("contact", "contact"),
+        ("solution", "solution"),
+        ("approved by", "approved_by"),
+        ("confirmed by", "confirmed_by"),
+        ("problem", "problem_ref"),
+    ):
+        value = getattr(incident, name)
+        if value:
+            out.print(Text(f"  {label}: ") + Text(literal(value)))
+    timeline = Table(title="Timeline", show_edge=False, pad_edge=False, header_style="bold")
+    for name in ("When", "Event", "By", "What"):
+        timeline.add_column(name, overflow="fold")
+    for event in record.events:
+        timeline.add_row(
+            human_time(event.at, now),
+            event.kind,
+            Text(literal(event.actor)),
+            Text(literal(event_summary(event))),
+        )
+    out.print()
+    out.print(timeline)
+    if record.deliveries:
+        deliveries = Table(title="Deliveries", show_edge=False, pad_edge=False, header_style="bold")
+        for name in ("Notice", "Channel", "To", "Status", "When", "Error"):
+            deliveries.add_column(name, overflow="fold")
+        for d in record.deliveries:
+            deliveries.add_row(
+                f"{d.notice} #{d.sequence}",  # as the timeline's "notified" events say
+                d.channel,
+                Text(literal(d.recipient)),
+                d.status,
+                human_time(d.sent_at or d.next_attempt_at, now),
+                Text(literal(d.error or "")),
+            )
+        out.print()
+        out.print(deliveries)
+
+
+def error_line(message: str) -> str:
+    return "incidentctl: " + literal(message)
+
+
+# --- escalate and watch ------------------------------------------------------------
+
+
+def attempt_line(attempt: Any) -> str:
+    """One delivery, one line: ``sent     #7 initial email chen.jie@example.com``."""
+    notice = f"{attempt.notice}#{attempt.sequence}" if attempt.sequence else attempt.notice
+    cc = f" (cc {', '.join(attempt.cc)})" if attempt.cc else ""
+    error = f": {attempt.error}" if attempt.error else ""
+    where = f"{attempt.channel} {attempt.to}{cc}"
+    return literal(f"{attempt.status:<8} #{attempt.incident} {notice} {where}{error}")
+
+
+def summary_line(report: Any) -> str:
+    if report.dry_run:
+        return f"{len(report.deliveries)} deliveries due (dry run: nothing sent or recorded)."
+    if not report.deliveries:
+        return "Nothing due."
+    retry = sum(a.status == DeliveryStatus.RETRY for a in report.deliveries)
+    failed = report.failed - retry
+    return f"{report.sent} sent, {failed} failed, {retry} waiting for a retry."
+
+
+class WatchBoard:
+    """``watch`` on a terminal: the latest deliveries and when the next pass runs."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        from rich.live import Live
+
+        self.environ = environ
+        self.rows: list[Any] = []
+        self.note = "first pass…"
+        self.live = Live(console=console(), auto_refresh=False, transient=False)
+
+    def start(self) -> None:
+        self.live.start()
+        self.refresh()
+
+    def stop(self) -> None:
+        self.live.stop()
+
+    def add(self, attempt: Any) -> None:
+        self.rows = [*self.rows[-19:], attempt]
+        self.refresh()
+
+    def waiting(self, seconds: float) -> None:
+        from incidentctl.times import to_rfc3339, utc_now
+
+        self.note = (
+            f"last pass {to_rfc3339(utc_now(self.environ))}; "
+            f"next in {max(0, round(seconds))}s · Ctrl-C to stop"
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        styles = {
+            DeliveryStatus.SENT: "green",
+            DeliveryStatus.PRINTED: "green",
+            DeliveryStatus.RETRY: "yellow",
+            DeliveryStatus.FAILED: "bold red",
+        }
+        table = Table(
+            title="incidentctl watch", caption=self.note, show_edge=False, header_style="bold"
+        )
+        for name in ("Status", "Incident", "Notice", "Channel", "To", "Error"):
+            table.add_column(name, overflow="fold")
+        for a in self.rows:
+            table.add_row(
+                Text(a.status, style=styles.get(a.status, "")),
+                f"#{a.incident}",
+                f"{a.notice}#{a.sequence}" if a.sequence else a.notice,
+                a.channel,
+                Text(literal(a.to)),
+                Text(literal(a.error or "")),
+            )
+        self.live.update(table, refresh=True)

@@ -1,0 +1,109 @@
+"""Who a notice reaches: the deliveries of one notice of one incident, and the schedule
+of an incident's notices (which of the policy's rules reach anyone at all).
+
+Recipients come from the policy's notification rule: roles (``service_owner``,
+``om_team``, ``rd_leader``, ``incident_managers``), the incident's ``assignee`` and
+``reporter``, or contact names. Pure: the policy and the incident are given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from incidentctl.domain import ContactChannel, NoticeRuleName
+from incidentctl.policy.notices import Schedule
+
+if TYPE_CHECKING:
+    from incidentctl.config import Policy
+
+__all__ = ["PlannedDelivery", "recipients", "schedule_of"]
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_PHONE = re.compile(r"\+?[0-9][0-9 ()-]{2,}")
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """One row of the outbox, before it is recorded."""
+
+    channel: ContactChannel
+    recipient: str  # contact name(s): part of the delivery's key
+    address: str | None  # None: nowhere to send it (recorded as failed)
+    cc: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def _names(policy: Policy, token: str, incident: Any) -> list[str]:
+    if token == "assignee":
+        return [incident.assignee] if incident.assignee else []
+    if token == "reporter":
+        return [incident.reporter] if incident.reporter else []
+    return policy.resolve(token, incident.service)
+
+
+def _address(policy: Policy, name: str, channel: ContactChannel, incident: Any) -> str | None:
+    address = policy.address(name, channel)
+    if address is None and name == incident.reporter and incident.contact:
+        # A reporter who is not a contact is reached the way they left with the incident.
+        contact = incident.contact.strip()
+        pattern = _EMAIL if channel == ContactChannel.EMAIL else _PHONE
+        if pattern.fullmatch(contact):
+            return str(contact)
+    return address
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def recipients(policy: Policy, rule_name: str, incident: Any) -> list[PlannedDelivery]:
+    """The deliveries of a notice that follows ``rule_name``: one email (To + Cc) and
+    one per sms / phone recipient."""
+    rule = policy.notifications.rule(rule_name)
+    planned: list[PlannedDelivery] = []
+    for channel in ContactChannel:
+        if channel == ContactChannel.EMAIL:
+            to = _unique([n for t in rule.email.to for n in _names(policy, t, incident)])
+            cc = _unique([n for t in rule.email.cc for n in _names(policy, t, incident)])
+            if not to:
+                to, cc = cc, []
+            cc = [n for n in cc if n not in to]
+            if not to:
+                continue
+            to_addresses = [_address(policy, n, channel, incident) for n in to]
+            missing = [n for n, a in zip(to, to_addresses, strict=True) if a is None]
+            cc_addresses = [a for n in cc if (a := _address(policy, n, channel, incident))]
+            planned.append(
+                PlannedDelivery(
+                    channel=channel,
+                    recipient=",".join(to),
+                    address=None if missing else ", ".join(a for a in to_addresses if a),
+                    cc=tuple(_unique(cc_addresses)),
+                    error=f"no email address for {', '.join(missing)}" if missing else None,
+                )
+            )
+            continue
+        tokens = rule.sms if channel == ContactChannel.SMS else rule.phone
+        for name in _unique([n for t in tokens for n in _names(policy, t, incident)]):
+            address = _address(policy, name, channel, incident)
+            planned.append(
+                PlannedDelivery(
+                    channel=channel,
+                    recipient=name,
+                    address=address,
+                    error=None if address else f"no phone number for {name}",
+                )
+            )
+    return planned
+
+
+def schedule_of(policy: Policy, incident: Any) -> Schedule:
+    """The policy for this incident: does its level notify, and which rules reach anyone."""
+    level = policy.levels.get(incident.level)
+    if level is None or not level.notify:
+        return Schedule(notify=False)
+    enabled = frozenset(rule for rule in NoticeRuleName if recipients(policy, rule, incident))
+    return Schedule(notify=True, every=policy.notifications.progress.every, enabled=enabled)

@@ -1,0 +1,381 @@
+"""The repository: every query the commands, the escalation pass, the report and the
+export run, as keyword-only functions named for what they do.
+
+Each takes the session of a transaction the caller opened (``Database.read`` /
+``Database.write``). Engine-specific SQL comes from ``store.engine``. Finding work
+uses indexed range queries only: incidents whose ``notify_at`` has come
+(``ix_incidents_notify_at``) and deliveries whose ``next_attempt_at`` has come
+(``ix_deliveries_next_attempt_at``); neither grows with the size of the history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from incidentctl.domain import NOT_CLOSED, DeliveryStatus, EventKind, NoticeName
+from incidentctl.errors import InvalidInput, NotFound
+from incidentctl.store import engine
+from incidentctl.store.models import Delivery, Event, Incident
+
+INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
+EVENTS = Event.__table__  # type: ignore[attr-defined]
+DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
+
+# Events whose time is a fact the SLA clocks depend on.
+CLOCK_EVENTS = (
+    EventKind.OPENED,
+    EventKind.ACKNOWLEDGED,
+    EventKind.TRANSFERRED,
+    EventKind.RECOVERED,
+    EventKind.RESOLVED,
+    EventKind.RELEVELLED,
+)
+_FINAL = tuple(s for s in DeliveryStatus if s.final)
+_DELIVERED = tuple(s for s in DeliveryStatus if s.delivered)
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+def incident_by_id(session: Session, *, incident_id: int, lock: bool = False) -> Incident:
+    """The incident, locked for the transaction when ``lock``; ``NotFound`` if none."""
+    incident = session.get(Incident, incident_id, with_for_update=lock)
+    if incident is None:
+        raise NotFound(f"no incident {incident_id}")
+    return incident
+
+
+def add_incident(session: Session, incident: Incident) -> Incident:
+    """Insert ``incident``; its id is set on return."""
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def add_event(
+    session: Session,
+    *,
+    incident_id: int,
+    kind: EventKind,
+    at: datetime,
+    recorded_at: datetime,
+    actor: str,
+    data: dict[str, Any],
+) -> Event:
+    event = Event(
+        incident_id=incident_id,
+        kind=kind,
+        at=at,
+        recorded_at=recorded_at,
+        actor=actor,
+        data=data,
+    )
+    session.add(event)
+    return event
+
+
+def clock_events_of(session: Session, *, incident_id: int) -> list[Event]:
+    """The incident's events that the clocks depend on, in the order they were recorded."""
+    session.flush()
+    stmt = (
+        select(Event)
+        .where(col(Event.incident_id) == incident_id, col(Event.kind).in_(CLOCK_EVENTS))
+        .order_by(col(Event.id))
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def events_of(session: Session, *, incident_id: int) -> list[Event]:
+    """The incident's timeline, in the order it was recorded."""
+    stmt = select(Event).where(col(Event.incident_id) == incident_id).order_by(col(Event.id))
+    return list(session.execute(stmt).scalars())
+
+
+def events_by_incident(
+    session: Session, *, incident_ids: Sequence[int], kinds: Sequence[str]
+) -> dict[int, list[Event]]:
+    """The events of these kinds of several incidents, each incident's in recorded order."""
+    rows = session.execute(
+        select(Event)
+        .where(col(Event.incident_id).in_(incident_ids), col(Event.kind).in_(kinds))
+        .order_by(col(Event.incident_id), col(Event.id))
+    ).scalars()
+    grouped: dict[int, list[Event]] = defaultdict(list)
+    for event in rows:
+        grouped[event.incident_id].append(event)
+    return grouped
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    """What ``list`` and ``export`` select by; every filter is an indexed column."""
+
+    statuses: tuple[str, ...] = ()
+    level: int | None = None
+    service: str | None = None
+    assignee: str | None = None
+    overdue: bool = False
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+    all_statuses: bool = False  # no --status: every status rather than the not-closed
+
+
+def _not_closed() -> Any:
+    """The condition the board and the default list select by (``status`` is indexed)."""
+    return col(Incident.status).in_(NOT_CLOSED)
+
+
+def check_filter(flt: IncidentFilter) -> None:
+    """Refuse a filter that cannot be meant, before any query."""
+    if flt.limit is not None and flt.limit < 0:
+        raise InvalidInput("--limit must be zero or more")
+    if flt.since and flt.until and flt.since >= flt.until:
+        raise InvalidInput("--since must be before --until")
+
+
+def _matching(flt: IncidentFilter, now: datetime) -> Select[Any]:
+    check_filter(flt)
+    stmt = select(Incident)
+    if flt.statuses:
+        stmt = stmt.where(col(Incident.status).in_(flt.statuses))
+    elif not flt.all_statuses:
+        stmt = stmt.where(_not_closed())
+    if flt.level is not None:
+        stmt = stmt.where(col(Incident.level) == flt.level)
+    if flt.service:
+        stmt = stmt.where(col(Incident.service) == flt.service)
+    if flt.assignee:
+        stmt = stmt.where(col(Incident.assignee) == flt.assignee)
+    if flt.overdue:
+        stmt = stmt.where(col(Incident.deadline_at) <= now)
+    if flt.since:
+        stmt = stmt.where(col(Incident.reported_at) >= flt.since)
+    if flt.until:
+        stmt = stmt.where(col(Incident.reported_at) < flt.until)
+    stmt = stmt.order_by(col(Incident.id))
+    if flt.limit is not None:
+        stmt = stmt.limit(flt.limit)
+    return stmt
+
+
+def incidents_matching(
+    session: Session, *, flt: IncidentFilter, now: datetime
+) -> Iterator[Incident]:
+    """The incidents ``flt`` selects, by id, streamed a batch at a time."""
+    result = session.execute(_matching(flt, now).execution_options(yield_per=500))
+    yield from result.scalars()
+
+
+def incident_rows_matching(
+    session: Session, *, flt: IncidentFilter, now: datetime, batch: int
+) -> Iterator[Sequence[Row[Any]]]:
+    """The same incidents as plain rows of every column (no ORM objects), in batches."""
+    stmt = _matching(flt, now).with_only_columns(*INCIDENTS.columns)
+    result = session.execute(stmt.execution_options(yield_per=batch))
+    yield from result.partitions()
+
+
+def event_rows_of(session: Session, *, incident_ids: Sequence[int]) -> Sequence[Row[Any]]:
+    """The events of these incidents as plain rows, by incident and recorded order."""
+    return session.execute(
+        select(*EVENTS.columns)
+        .where(EVENTS.c.incident_id.in_(incident_ids))
+        .order_by(EVENTS.c.incident_id, EVENTS.c.id)
+    ).all()
+
+
+def board_incidents(session: Session, *, limit: int | None = None) -> list[Incident]:
+    """Not-closed incidents, nearest deadline first (those without one last)."""
+    stmt = (
+        select(Incident)
+        .where(_not_closed())
+        .order_by(col(Incident.deadline_at).asc().nulls_last(), col(Incident.id))
+    )
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.execute(stmt).scalars())
+
+
+def count_not_closed(session: Session) -> int:
+    """How many incidents the board holds in all (an indexed count)."""
+    return int(session.execute(select(func.count()).where(_not_closed())).scalar_one())
+
+
+def count_due_for_notice(session: Session, *, before: datetime) -> int:
+    """How many incidents have a notice due at ``before`` (``notify_at`` is indexed)."""
+    stmt = select(func.count()).where(col(Incident.notify_at) <= before)
+    return int(session.execute(stmt).scalar_one())
+
+
+def incidents_due_for_notice(
+    session: Session, *, before: datetime, limit: int, lock: bool
+) -> list[Incident]:
+    """Up to ``limit`` incidents whose next notice is due at ``before``, earliest first.
+
+    With ``lock`` (a write transaction), on PostgreSQL rows another pass holds are skipped.
+    """
+    stmt = (
+        select(Incident)
+        .where(col(Incident.notify_at) <= before)
+        .order_by(col(Incident.notify_at), col(Incident.id))
+        .limit(limit)
+    )
+    if lock:
+        stmt = engine.skip_locked(session, stmt)
+    return list(session.execute(stmt).scalars())
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+def deliveries_of(session: Session, *, incident_id: int) -> list[Delivery]:
+    """An incident's deliveries, in the order they were recorded (for ``show``)."""
+    stmt = (
+        select(Delivery).where(col(Delivery.incident_id) == incident_id).order_by(col(Delivery.id))
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def notices_produced(
+    session: Session, *, incident_ids: Sequence[int]
+) -> dict[int, set[tuple[str, int]]]:
+    """Each incident's notices that have deliveries recorded: (notice, sequence) keys."""
+    rows = session.execute(
+        select(col(Delivery.incident_id), col(Delivery.notice), col(Delivery.sequence))
+        .where(col(Delivery.incident_id).in_(incident_ids))
+        .distinct()
+    )
+    produced: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    for incident_id, notice, sequence in rows:
+        produced[incident_id].add((notice, sequence))
+    return produced
+
+
+def add_deliveries(session: Session, *, rows: list[dict[str, Any]]) -> None:
+    """Record deliveries; one whose key is already recorded is left alone."""
+    if rows:
+        session.execute(engine.insert_ignoring_duplicates(session, DELIVERIES), rows)
+
+
+def _attempt_due(now: datetime) -> Select[Any]:
+    return (
+        select(Delivery)
+        .where(col(Delivery.next_attempt_at) <= now)
+        .where(or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) <= now))
+        .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
+    )
+
+
+def deliveries_due(session: Session, *, now: datetime, limit: int) -> list[Delivery]:
+    """Deliveries whose attempt is due at ``now`` and that no live lease holds (read only)."""
+    return list(session.execute(_attempt_due(now).limit(limit)).scalars())
+
+
+def lease_deliveries_due(
+    session: Session, *, owner: str, now: datetime, until: datetime, limit: int
+) -> list[Delivery]:
+    """Lease up to ``limit`` due deliveries to ``owner`` until ``until`` (write transaction).
+
+    On PostgreSQL rows another transaction is claiming are skipped (``FOR UPDATE SKIP
+    LOCKED``); on SQLite the write transaction itself holds the database's write lock.
+    A lease that has run out (its process died) can be taken again.
+    """
+    stmt = engine.skip_locked(session, _attempt_due(now).limit(limit))
+    leased = list(session.execute(stmt).scalars())
+    for row in leased:
+        row.lease_owner, row.lease_until = owner, until
+    return leased
+
+
+def record_attempt(session: Session, *, delivery_id: int, values: dict[str, Any]) -> None:
+    """Store the result of one attempt, unless the delivery was already settled."""
+    session.connection().execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status.not_in(_FINAL))
+        .values(values)
+    )
+
+
+def release_leases(session: Session, *, owner: str, ids: Sequence[int]) -> int:
+    """Give back the leases ``owner`` still holds on ``ids`` (a pass that stops early)."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(ids), col(Delivery.lease_owner) == owner)
+        .where(col(Delivery.status).not_in(_FINAL))
+        .values(lease_owner=None, lease_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def incident_rows_reported(
+    session: Session, *, since: datetime, until: datetime, columns: Iterable[str]
+) -> Sequence[Row[Any]]:
+    """These columns of the incidents reported in ``[since, until)``, by id."""
+    stmt = (
+        select(*(INCIDENTS.c[name] for name in columns))
+        .where(_reported_in(since, until))
+        .order_by(INCIDENTS.c.id)
+    )
+    return session.execute(stmt).all()
+
+
+def _reported_in(since: datetime, until: datetime) -> Any:
+    return (INCIDENTS.c.reported_at >= since) & (INCIDENTS.c.reported_at < until)
+
+
+def relevels_reported(
+    session: Session, *, since: datetime, until: datetime
+) -> list[tuple[int, datetime, Any]]:
+    """(incident id, when, new level) of every re-level of the incidents reported in
+    ``[since, until)``, in recorded order."""
+    found = session.execute(
+        select(EVENTS.c.incident_id, EVENTS.c.at, EVENTS.c.data)
+        .join(INCIDENTS, INCIDENTS.c.id == EVENTS.c.incident_id)
+        .where(_reported_in(since, until), EVENTS.c.kind == EventKind.RELEVELLED)
+        .order_by(EVENTS.c.id)
+    )
+    return [(incident_id, at, data.get("to")) for incident_id, at, data in found]
+
+
+def delivery_status_counts(session: Session, *, since: datetime, until: datetime) -> dict[str, int]:
+    """How many deliveries of the incidents reported in ``[since, until)`` have each status."""
+    joined = DELIVERIES.join(INCIDENTS, INCIDENTS.c.id == DELIVERIES.c.incident_id)
+    rows = session.execute(
+        select(DELIVERIES.c.status, func.count())
+        .select_from(joined)
+        .where(_reported_in(since, until))
+        .group_by(DELIVERIES.c.status)
+    )
+    return {status: int(n) for status, n in rows}
+
+
+def initial_notices_delivered(
+    session: Session, *, since: datetime, until: datetime
+) -> Sequence[Row[Any]]:
+    """(incident id, sequence, sent at, reported at) of each delivered ``initial`` notice
+    of the incidents reported in ``[since, until)``."""
+    d = DELIVERIES.c
+    joined = DELIVERIES.join(INCIDENTS, INCIDENTS.c.id == d.incident_id)
+    return session.execute(
+        select(d.incident_id, d.sequence, d.sent_at, INCIDENTS.c.reported_at)
+        .select_from(joined)
+        .where(
+            _reported_in(since, until),
+            d.notice == NoticeName.INITIAL,
+            d.status.in_(_DELIVERED),
+        )
+    ).all()
