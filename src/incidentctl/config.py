@@ -525,7 +525,8 @@ def policy_as_dict(policy: Policy) -> dict[str, Any]:
                 name: ("***" if _SECRET_HEADER_RE.search(name) else value)
                 for name, value in headers.items()
             }
-    return _plain(data)
+    plain: dict[str, Any] = _plain(data)
+    return plain
 
 
 def _plain(value: Any) -> Any:

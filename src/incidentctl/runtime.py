@@ -45,7 +45,8 @@ class Runtime:
 
     @property
     def policy(self) -> Policy:
-        return self.loaded_policy.policy
+        policy: Policy = self.loaded_policy.policy
+        return policy
 
     @cached_property
     def db_url(self) -> str:

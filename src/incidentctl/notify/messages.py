@@ -37,7 +37,7 @@ def stamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-_TITLES = {
+_TITLES: dict[str, str] = {
     NoticeName.INITIAL: "NEW",
     NoticeName.PROGRESS: "PROGRESS",
     NoticeName.RECTIFICATION: "RECOVERED",

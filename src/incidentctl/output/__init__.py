@@ -30,10 +30,10 @@ class Format(StrEnum):
     HTML = "html"
 
 
-def formats(*names: str) -> type[StrEnum]:
+def formats(*names: str) -> Any:
     """The formats one command offers, as the choices of its ``--format`` (a subset of
     ``Format`` with the same words; the first is the default)."""
-    return StrEnum("Format", {Format(name).name: name for name in names})  # type: ignore[return-value]
+    return StrEnum("Format", {Format(name).name: name for name in names})
 
 
 def write_documents(

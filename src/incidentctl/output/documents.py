@@ -88,7 +88,7 @@ def write_csv(
 
 def sla_of(incident: Any, now: datetime) -> dict[str, dict[str, Any]]:
     """The clocks from the stored due times; the verdict needs only "now"."""
-    sla = {}
+    sla: dict[str, dict[str, Any]] = {}
     for clock in ClockName:
         due = getattr(incident, f"{clock}_due_at")
         stopped = getattr(incident, f"{clock}_stopped_at")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -151,7 +151,7 @@ def _print_clocks(out: Any, incident: Any, now: datetime) -> None:
 def event_summary(event: Any) -> str:
     """One line saying what an event did, for timelines (terminal and review)."""
     data = event.data or {}
-    parts = {
+    parts: dict[str, Callable[[], str]] = {
         EventKind.OPENED: lambda: f"Level {data.get('level')}, service {data.get('service')}",
         EventKind.ACKNOWLEDGED: lambda: f"owner {data.get('assignee')}",
         EventKind.ASSIGNED: lambda: f"to {data.get('to')}",

@@ -185,7 +185,8 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
         # incident is resolved again with an earlier --at.
         for event in events:
             if event.kind == kind and all(event.data.get(k) == v for k, v in match.items()):
-                return event.at
+                at: datetime = event.at
+                return at
         return None
 
     relevels = sorted(

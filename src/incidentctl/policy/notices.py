@@ -132,7 +132,7 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
     if NoticeRuleName.OVERDUE in enabled:
         for clock, (due_at, stopped_at) in facts.clocks.items():
             if stopped_at is None:
-                found.append(Notice(due_at, _OVERDUE[clock]))
+                found.append(Notice(due_at, _OVERDUE[ClockName(clock)]))
     return found
 
 
@@ -160,4 +160,5 @@ def retry_delay(retry: Any, attempts: int) -> timedelta:
     """Wait before attempt ``attempts + 1`` of a delivery (``retry``: the policy's
     ``[retry]``): ``first``, times ``factor`` each time, capped at ``max_delay``."""
     delay: timedelta = retry.first * (retry.factor ** max(0, attempts - 1))
-    return min(delay, retry.max_delay)
+    cap: timedelta = retry.max_delay
+    return min(delay, cap)

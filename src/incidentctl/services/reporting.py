@@ -300,7 +300,7 @@ def summarize(
     zone = period.zone
     by_day = Counter(row.reported_at.astimezone(zone).date().isoformat() for row in rows)
 
-    sla = {
+    sla: dict[str, dict[str, dict[str, Any]]] = {
         str(level): {
             clock: {"met": 0, "breached": 0, "running": 0, "attainment": None}
             for clock in ClockName
@@ -378,8 +378,8 @@ def summarize(
             )
         groups[(row.service, title_key(row.title))].append(row)
     for per_clock in sla.values():
-        for verdicts in per_clock.values():
-            verdicts["attainment"] = _attainment(verdicts["met"], verdicts["breached"])
+        for counted in per_clock.values():
+            counted["attainment"] = _attainment(counted["met"], counted["breached"])
 
     recurring = [
         {

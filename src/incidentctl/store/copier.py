@@ -38,7 +38,8 @@ class Copier:
         self.sqlite = conn.dialect.name == "sqlite"
         self.first_line = 1  # the file's line number of the current part's first line
         self.attached: list[str] = []
-        self.raw = conn.connection.dbapi_connection  # COPY; detaching after the transaction
+        # the driver's own connection: COPY, and detaching after the transaction
+        self.raw: Any = conn.connection.dbapi_connection
         self.refusals: tuple[type[Exception], ...] = (IntegrityError,)
         if self.sqlite:
             # A big page cache keeps the index updates of a large import in memory.

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+__all__ = ["Delivery", "Event", "Incident", "IncidentBase", "SQLModel"]
+
 from incidentctl.domain import Channel, DeliveryStatus, Status, Team
 from incidentctl.store.types import UTCDateTime
 

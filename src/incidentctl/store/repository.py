@@ -365,12 +365,12 @@ def delivery_status_counts(session: Session, *, since: datetime, until: datetime
 
 def initial_notices_delivered(
     session: Session, *, since: datetime, until: datetime
-) -> Sequence[Row[Any]]:
+) -> list[tuple[int, int, datetime | None, datetime]]:
     """(incident id, sequence, sent at, reported at) of each delivered ``initial`` notice
     of the incidents reported in ``[since, until)``."""
     d = DELIVERIES.c
     joined = DELIVERIES.join(INCIDENTS, INCIDENTS.c.id == d.incident_id)
-    return session.execute(
+    rows = session.execute(
         select(d.incident_id, d.sequence, d.sent_at, INCIDENTS.c.reported_at)
         .select_from(joined)
         .where(
@@ -378,4 +378,5 @@ def initial_notices_delivered(
             d.notice == NoticeName.INITIAL,
             d.status.in_(_DELIVERED),
         )
-    ).all()
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
