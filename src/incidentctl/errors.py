@@ -25,17 +25,12 @@ class IncidentctlError(Exception):
 
     exit_status: ExitStatus = ExitStatus.INTERNAL
     code: str = "internal"
+    # (Typer's own usage errors, an unknown option or a missing argument, are reported
+    # by the CLI's error boundary as exit 2 with the JSON error "usage".)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-class UsageError(IncidentctlError):
-    """The command line itself is wrong (unknown option, missing argument)."""
-
-    exit_status = ExitStatus.USAGE
-    code = "usage"
 
 
 class InvalidInput(IncidentctlError):

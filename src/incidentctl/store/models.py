@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["Delivery", "Event", "Incident", "IncidentBase", "SQLModel"]
+__all__ = ["Delivery", "Event", "Incident", "SQLModel"]
 
 from incidentctl.domain import Channel, DeliveryStatus, Status, Team
 from incidentctl.store.types import UTCDateTime
@@ -19,7 +19,10 @@ def _time(*, index: bool = False, nullable: bool = True) -> Any:
     return Field(default=None, sa_type=UTCDateTime, index=index, nullable=nullable)
 
 
-class IncidentBase(SQLModel):
+class Incident(SQLModel, table=True):
+    __tablename__ = "incidents"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
     title: str
     details: str | None = None
     service: str = Field(index=True)
@@ -29,12 +32,6 @@ class IncidentBase(SQLModel):
     contact: str | None = None
     assignee: str | None = Field(default=None, index=True)
     team: str = Team.OM
-
-
-class Incident(IncidentBase, table=True):
-    __tablename__ = "incidents"
-
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
     status: str = Field(default=Status.OPEN, index=True)
     opened_level: int
     occurred_at: datetime = _time(nullable=False)
