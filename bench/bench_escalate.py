@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_escalate.py [--incidents 1000000] [--due 1000] [--keep DIR]
 
 Builds the databases with bulk inserts (sqlite3 ``executemany`` into the models'
-tables, after the real migrations), then times ``notify.escalation.run_pass`` — the
+tables, after the real migrations), then times ``services.escalation.run_pass`` — the
 whole pass the ``escalate`` command runs: plan, claim, send (print transport, to
 /dev/null), record — and reports ratios measured in this one run:
 
@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from incidentctl.config import builtin_policy  # noqa: E402
-from incidentctl.notify.escalation import run_pass  # noqa: E402
+from incidentctl.services.escalation import run_pass  # noqa: E402
 from incidentctl.store.engine import Database  # noqa: E402
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)

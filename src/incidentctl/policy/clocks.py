@@ -178,30 +178,41 @@ def compute_clocks(
 def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
     """The clock facts of a stored incident (``opened_level``, ``reported_at``,
     ``occurred_at``) and its events (``kind``, ``at``, ``id``, ``data``) in the order they
-    were recorded: the first time each stopping event happened, and every re-level."""
+    were recorded: the first time each stopping event happened (a transfer: to the
+    developers), and every re-level.
 
-    def first(kind: str, **match: Any) -> datetime | None:
-        # The first one recorded: a clock keeps its first stop, even when a reopened
-        # incident is resolved again with an earlier --at.
-        for event in events:
-            if event.kind == kind and all(event.data.get(k) == v for k, v in match.items()):
-                at: datetime = event.at
-                return at
-        return None
-
-    relevels = sorted(
-        ((e.at, e.id or 0, e.data["to"]) for e in events if e.kind == EventKind.RELEVELLED),
-    )
+    The first one recorded: a clock keeps its first stop, even when a reopened incident
+    is resolved again with an earlier ``--at``."""
+    first: dict[str, datetime] = {}
+    relevels = []
+    for event in events:
+        kind = event.kind
+        if kind == _RELEVELLED:
+            relevels.append((event.at, event.id or 0, event.data["to"]))
+        elif kind in _STOPS and kind not in first:
+            if kind == _TRANSFERRED and event.data.get("team") != _DEV:
+                continue
+            first[kind] = event.at
+    relevels.sort()
     return IncidentFacts(
         level=incident.opened_level,
         reported_at=incident.reported_at,
         occurred_at=incident.occurred_at,
-        acknowledged_at=first(EventKind.ACKNOWLEDGED),
-        transferred_at=first(EventKind.TRANSFERRED, team=Team.DEV),
-        recovered_at=first(EventKind.RECOVERED),
-        resolved_at=first(EventKind.RESOLVED),
+        acknowledged_at=first.get(_ACKNOWLEDGED),
+        transferred_at=first.get(_TRANSFERRED),
+        recovered_at=first.get(_RECOVERED),
+        resolved_at=first.get(_RESOLVED),
         relevels=tuple(Relevel(at=at, level=level) for at, _, level in relevels),
     )
+
+
+_RELEVELLED, _ACKNOWLEDGED, _TRANSFERRED = (
+    EventKind.RELEVELLED,
+    EventKind.ACKNOWLEDGED,
+    EventKind.TRANSFERRED,
+)
+_RECOVERED, _RESOLVED, _DEV = EventKind.RECOVERED, EventKind.RESOLVED, Team.DEV
+_STOPS = frozenset((_ACKNOWLEDGED, _TRANSFERRED, _RECOVERED, _RESOLVED))
 
 
 def deadline(clocks: Mapping[str, Clock] | Iterable[Clock]) -> datetime | None:

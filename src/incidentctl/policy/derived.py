@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from incidentctl.domain import ClockName, Status
+from incidentctl.domain import ClockName, EventKind, Status, Team
 from incidentctl.policy.clocks import Clock, IncidentFacts, LevelTargets, compute_clocks, deadline
 from incidentctl.policy.lifecycle import derive_status
 from incidentctl.policy.notices import NoticeFacts, Schedule, next_notice_at
 
-__all__ = ["Derived", "derive"]
+__all__ = ["Derived", "TimelineEvent", "derive", "timeline_of"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,83 @@ def derive(
         notices=notices,
         notify_at=notify_at,
     )
+
+
+class TimelineEvent(NamedTuple):
+    """An event as the clocks and the store read it (``facts_of`` takes these too)."""
+
+    kind: EventKind
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+    id: int | None = None
+    recorded_at: datetime | None = None
+
+
+def timeline_of(incident: Mapping[str, Any], *, actor: str) -> list[TimelineEvent]:
+    """The events the lifecycle commands would have written for an incident known only by
+    its milestones (an imported line without events), in the order they happened.
+
+    Each event's data is what its command records (None values left out; times in
+    ``data`` are datetimes); ``opened`` says it was ``imported``. A solution without a
+    recovery implies one (``resolve`` stops the recovery clock too), and ``problem``
+    happens at the latest milestone. Ties keep the lifecycle order.
+    """
+    assignee = incident["assignee"]
+    resolved = incident["resolved_at"]
+    recovered = incident["recovered_at"] or resolved
+
+    def event(kind: EventKind, at: datetime, data: dict[str, Any], who: str = actor) -> None:
+        events.append(TimelineEvent(kind, at, who, data))
+
+    opened: dict[str, Any] = {
+        "level": incident["level"],
+        "service": incident["service"],
+        "channel": incident["channel"],
+        "occurred_at": incident["occurred_at"],
+    }
+    if assignee is not None:
+        opened["assignee"] = assignee
+    opened["imported"] = True
+    events: list[TimelineEvent] = []
+    event(_OPENED, incident["reported_at"], opened)
+    if incident["acknowledged_at"]:
+        event(_ACKNOWLEDGED, incident["acknowledged_at"], _given(assignee=assignee))
+    if incident["transferred_at"]:
+        to = assignee if incident["team"] == Team.DEV else None
+        event(_TRANSFERRED, incident["transferred_at"], {**_given(to=to), "team": _DEV})
+    if recovered:
+        implied = {} if incident["recovered_at"] else {"implied_by": "resolve"}
+        event(_RECOVERED, recovered, implied)
+    if resolved:
+        event(_RESOLVED, resolved, _given(solution=incident["solution"]))
+    if incident["approved_at"]:
+        event(_APPROVED, incident["approved_at"], {}, incident["approved_by"] or actor)
+    if incident["closed_at"]:
+        event(_CLOSED, incident["closed_at"], _given(confirmed_by=incident["confirmed_by"]))
+    if incident["problem_ref"]:
+        latest = max(e.at for e in events)
+        event(
+            _PROBLEM, latest, {"ref": incident["problem_ref"], "reason": incident["problem_reason"]}
+        )
+    events.sort(key=_AT)
+    return events
+
+
+def _given(**data: Any) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _at(event: TimelineEvent) -> datetime:
+    return event.at
+
+
+_AT = _at  # (a named function: sorting by time, ties keep the lifecycle order)
+# Looked up once: an import derives the timeline of every line it reads.
+_OPENED, _ACKNOWLEDGED, _TRANSFERRED = (
+    EventKind.OPENED,
+    EventKind.ACKNOWLEDGED,
+    EventKind.TRANSFERRED,
+)
+_RECOVERED, _RESOLVED, _APPROVED = EventKind.RECOVERED, EventKind.RESOLVED, EventKind.APPROVED
+_CLOSED, _PROBLEM, _DEV = EventKind.CLOSED, EventKind.PROBLEM, Team.DEV

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,18 @@ import apsw
 from incidentctl.domain import EVENT_COLUMNS, INCIDENT_COLUMNS
 from incidentctl.errors import IncidentctlError
 
-__all__ = ["MAX_PARTS", "PART_BYTES", "Part", "Refused", "Row", "Staged", "cut", "staging"]
+__all__ = [
+    "MAX_PARTS",
+    "PART_BYTES",
+    "Part",
+    "Refused",
+    "Row",
+    "Staged",
+    "cut",
+    "staging",
+    "stored_rows",
+    "stored_time",
+]
 
 PART_BYTES = 2 * 2**20  # smaller files are one part, read in this process
 MAX_PARTS = 8  # SQLite attaches at most ten databases, and a part stays attached to commit
@@ -40,9 +52,55 @@ BATCH = 2000  # lines per executemany into a staging file
 BOM = b"\xef\xbb\xbf"
 
 # One line becomes one incident row and its event rows, each a tuple in the column
-# order of ``domain``, or is refused. The bool says whether the timeline was derived.
+# order of ``domain`` (times as aware datetimes), or is refused. The bool says whether
+# the timeline was derived.
 Row = tuple[Any, ...]
 Convert = Callable[[bytes], tuple[Row, list[Row], bool]]
+_INCIDENT_TIMES = [i for i, name in enumerate(INCIDENT_COLUMNS) if name.endswith("_at")]
+_EVENT_TIMES = [i for i, name in enumerate(EVENT_COLUMNS) if name == "at" or name.endswith("_at")]
+
+
+def stored_time(moment: datetime) -> str:
+    """A time as the store keeps it on SQLite: UTC, no offset, in SQLAlchemy's DATETIME
+    text (``UTCDateTime``), so range queries compare alike; PostgreSQL reads it in a
+    UTC session. Formatted by hand: ``isoformat`` of an aware time is slower."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (faster than isoformat)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
+
+
+def stored_rows(incident: Row, events: list[Row]) -> tuple[list[Any], list[list[Any]]]:
+    """A line's rows with their times in the stored form; a time object shared by
+    several columns (the report and the opened event, say) is formatted once."""
+    texts: dict[int, str] = {}
+    known = texts.get
+    row = list(incident)
+    for i in _INCIDENT_TIMES:
+        moment = row[i]
+        if moment is not None:
+            text = known(id(moment))
+            if text is None:
+                text = texts[id(moment)] = stored_time(moment)
+            row[i] = text
+    stored_events = []
+    for event in events:
+        values = list(event)
+        for i in _EVENT_TIMES:
+            moment = values[i]
+            text = known(id(moment))
+            if text is None:
+                text = texts[id(moment)] = stored_time(moment)
+            values[i] = text
+        stored_events.append(values)
+    return row, stored_events
 
 
 class Refused(Exception):
@@ -286,8 +344,9 @@ def _stage_with(convert: Convert, part: Part) -> Staged:
                     # import's first error.
                     error = (number, str(exc))
                     break
-                incidents.append((number, *incident))
-                events.extend((number, *event) for event in timeline)
+                row, stored_events = stored_rows(incident, timeline)
+                incidents.append((number, *row))
+                events.extend((number, *event) for event in stored_events)
                 counts["derived"] += derived
                 if len(incidents) >= BATCH:
                     flush()
