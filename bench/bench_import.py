@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/bench_import.py                 # 100,000 records, SQLite
     .venv/bin/python bench/bench_import.py --count 20000 --pg postgresql+psycopg://...
+    .venv/bin/python bench/bench_import.py --one-process --core-insert --no-export
 
 Both tools run as their installed command lines in a subprocess, into an empty store,
 timed from start to exit, alternating for ``--rounds`` rounds (the machine is shared and
@@ -11,6 +12,11 @@ noisy: compare the medians of one run, as a ratio). The incidents are plain obje
 clocks; the same records go to taskwarrior as tasks (description, project, priority,
 entry/end, status). Then the export of the imported database is timed, and
 re-imported (export's own lines, with events) into a second empty database.
+
+``--one-process`` adds today's import forced into one process, ``--core-insert`` the
+single-process prototype of ``import_variants.py`` (an experiment), to the alternation.
+Each run's peak memory, sampled every 20 ms: the largest peak RSS of any one of its
+processes, and the largest sum of the PSS of all of them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -86,16 +91,48 @@ def as_task(rec: dict) -> dict:
     return task
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall seconds and the child's peak RSS in MiB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _tree_memory_kib(pid: int) -> tuple[int, int]:
+    """The sum of the PSS (shared pages split) of ``pid`` and its descendants, and the
+    largest peak RSS (``VmHWM``) among them, in KiB (Linux ``/proc``)."""
+    pss, peak, pending = 0, 0, [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                peak = max(peak, *(int(x.split()[1]) for x in f if x.startswith("VmHWM:")))
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                pss += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                pending.extend(int(c) for c in f.read().split())
+        except (OSError, StopIteration, TypeError):
+            pass
+    return pss, peak
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, float]:
+    """Wall seconds; the peak RSS in MiB of the child or any one of its children, and
+    the peak sum of their PSS in MiB, both sampled every 20 ms (``wait4``'s ru_maxrss
+    would not do: a child started with vfork inherits this process's high-water mark);
+    and the CPU seconds (user + system) of the child and its children."""
     start = time.perf_counter()
-    run = subprocess.run(argv, env=env, capture_output=True, text=True)
+    errors = tempfile.TemporaryFile()  # not a pipe: nobody reads it while the child runs
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+    pss = peak = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        tree_pss, tree_peak = _tree_memory_kib(proc.pid)
+        pss, peak = max(pss, tree_pss), max(peak, tree_peak)
+        time.sleep(0.02)
     elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if run.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed ({run.returncode}): {run.stderr[-2000:]}")
-    return elapsed, max(peak, before) / 1024, run
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    errors.seek(0)
+    stderr = errors.read().decode(errors="replace")
+    errors.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {stderr[-2000:]}")
+    return elapsed, peak / 1024, pss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -103,6 +140,17 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs of each tool")
     parser.add_argument("--pg", help="also import into this (emptied) PostgreSQL database")
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="also today's import forced into one process (one part: nothing forks)",
+    )
+    parser.add_argument(
+        "--core-insert",
+        action="store_true",
+        help="also the EXPERIMENT in import_variants.py: one process, Core executemany",
+    )
+    parser.add_argument("--no-export", action="store_true", help="skip export and re-import")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
     env = {
@@ -112,12 +160,13 @@ def main() -> None:
         "TZ": "UTC",
         "INCIDENTCTL_CONFIG_DIR": str(work / "config"),
     }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: cached bytecode
     data = records(args.count)
     plain = work / "plain.ndjson"
     plain.write_text("".join(json.dumps(r) + "\n" for r in data))
     print(
         f"{args.count:,} records, {plain.stat().st_size / 2**20:.1f} MiB of NDJSON, "
-        f"{os.cpu_count()} cores"
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
     )
 
     task = shutil.which("task")
@@ -125,14 +174,20 @@ def main() -> None:
     tasks.write_text("\n".join(json.dumps(as_task(r)) for r in data) + "\n")
     taskrc = work / "taskrc"
 
-    def incidentctl_import() -> float:
+    variants = str(ROOT / "bench" / "import_variants.py")
+    contenders: dict[str, list[str]] = {"incidentctl import": [INCIDENTCTL]}
+    if args.one_process:
+        contenders["one process"] = [sys.executable, variants, "one-process"]
+    if args.core_insert:
+        contenders["core insert (exp.)"] = [sys.executable, variants, "core-insert"]
+
+    def incidentctl_import(command: list[str]) -> tuple[float, float, float, float]:
         db = work / "imported.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
-        seconds, _, _ = timed([INCIDENTCTL, "--db", str(db), "import", str(plain)], env)
-        return seconds
+        return timed([*command, "--db", str(db), "import", str(plain)], env)
 
-    def task_import() -> float:
+    def task_import() -> tuple[float, float, float, float]:
         shutil.rmtree(work / "task", ignore_errors=True)
         (work / "task").mkdir()
         taskrc.write_text(
@@ -140,48 +195,52 @@ def main() -> None:
             "verbose=nothing\ngc=off\nrecurrence=off\n"
         )
         assert task is not None
-        seconds, _, _ = timed(
+        return timed(
             [task, f"rc:{taskrc}", "import", str(tasks)],
             {**os.environ, "TASKRC": str(taskrc), "TASKDATA": str(work / "task")},
         )
-        return seconds
 
-    # The machine is shared and noisy: alternate the two tools, round after round, and
-    # compare medians of the same run.
-    ours: list[float] = []
-    theirs: list[float] = []
+    # The machine is shared and noisy: alternate the contenders, round after round (the
+    # order rotating), and compare medians of the same run.
+    names = [*contenders, *(["task import"] if task else [])]
+    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in names}
     for round_ in range(args.rounds):
-        order = (
-            [incidentctl_import, task_import]
-            if round_ % 2 == 0
-            else [task_import, incidentctl_import]
-        )
-        for run in order:
-            if run is task_import and task is None:
-                continue
-            if run is incidentctl_import:
-                ours.append(run())
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            if name == "task import":
+                results[name].append(task_import())
             else:
-                theirs.append(run())
-        line = f"round {round_ + 1}: incidentctl import {ours[-1]:6.2f} s"
-        if theirs:
-            line += f"   task import {theirs[-1]:6.2f} s"
-        print(line, flush=True)
-    median = statistics.median(ours)
-    print(
-        f"incidentctl import (SQLite), median of {len(ours)}: {median:6.2f} s "
-        f"{args.count / median:9,.0f} incidents/s"
-    )
+                results[name].append(incidentctl_import(contenders[name]))
+        print(
+            f"round {round_ + 1}: "
+            + "   ".join(f"{name} {results[name][-1][0]:6.2f} s" for name in names),
+            flush=True,
+        )
+    medians = {name: statistics.median(r[0] for r in results[name]) for name in names}
+    for name in names:
+        rss = max(r[1] for r in results[name])
+        pss = max(r[2] for r in results[name])
+        cpu = statistics.median(r[3] for r in results[name])
+        print(
+            f"{name:20} median of {len(results[name])}: {medians[name]:6.2f} s "
+            f"{args.count / medians[name]:9,.0f} records/s, CPU {cpu:5.2f} s; peak RSS "
+            f"{rss:4.0f} MiB (one process), peak PSS {pss:4.0f} MiB (all its processes)"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    median = medians["incidentctl import"]
+    if "one process" in medians:
+        print(f"workers' speed-up over one process: {medians['one process'] / median:.2f}×")
+    if "core insert (exp.)" in medians:
+        print(
+            f"core insert (exp.) / incidentctl import: {medians['core insert (exp.)'] / median:.2f}"
+        )
     if task is None:
         print("taskwarrior: not installed (Debian: apt-get install taskwarrior); skipped")
     else:
         version = subprocess.run([task, "--version"], capture_output=True, text=True).stdout
-        theirs_median = statistics.median(theirs)
-        print(
-            f"taskwarrior {version.strip()} task import, median of {len(theirs)}: "
-            f"{theirs_median:6.2f} s {args.count / theirs_median:9,.0f} tasks/s"
-        )
-        print(f"ratio incidentctl / taskwarrior: {median / theirs_median:.2f}")
+        print(f"taskwarrior {version.strip()}")
+        for name in contenders:
+            print(f"ratio {name} / taskwarrior: {medians[name] / medians['task import']:.2f}")
 
     if args.pg:
         from sqlalchemy import create_engine, text
@@ -191,12 +250,15 @@ def main() -> None:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-        seconds, _, _ = timed([INCIDENTCTL, "--db", args.pg, "import", str(plain)], env)
+        seconds, *_ = timed([INCIDENTCTL, "--db", args.pg, "import", str(plain)], env)
         print(
             f"incidentctl import (PostgreSQL): {seconds:5.1f} s  "
             f"{args.count / seconds:9,.0f} incidents/s"
         )
 
+    if args.no_export:
+        shutil.rmtree(work, ignore_errors=True)
+        return
     db = work / "imported.db"
     exported = work / "export.ndjson"
     start = time.perf_counter()
@@ -215,9 +277,7 @@ def main() -> None:
         f"{args.count / export_s:9,.0f} incidents/s "
         f"({exported.stat().st_size / 2**20:.0f} MiB, with events)"
     )
-    seconds, _, _ = timed(
-        [INCIDENTCTL, "--db", str(work / "again.db"), "import", str(exported)], env
-    )
+    seconds, *_ = timed([INCIDENTCTL, "--db", str(work / "again.db"), "import", str(exported)], env)
     print(
         f"incidentctl import of export:  {seconds:7.1f} s  "
         f"{args.count / seconds:9,.0f} incidents/s (events given, not derived)"
