@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/bench_import.py                 # 100,000 records, SQLite
     .venv/bin/python bench/bench_import.py --count 20000 --pg postgresql+psycopg://...
-    .venv/bin/python bench/bench_import.py --one-process --core-insert --no-export
+    .venv/bin/python bench/bench_import.py --one-process --no-export
 
 Both tools run as their installed command lines in a subprocess, into an empty store,
 timed from start to exit, alternating for ``--rounds`` rounds (the machine is shared and
@@ -13,8 +13,8 @@ clocks; the same records go to taskwarrior as tasks (description, project, prior
 entry/end, status). Then the export of the imported database is timed, and
 re-imported (export's own lines, with events) into a second empty database.
 
-``--one-process`` adds today's import forced into one process, ``--core-insert`` the
-single-process prototype of ``import_variants.py`` (an experiment), to the alternation.
+``--one-process`` adds the import forced into one process (``import_variants.py``) to
+the alternation: whether the worker processes pay for themselves.
 Each run's peak memory, sampled every 20 ms: the largest peak RSS of any one of its
 processes, and the largest sum of the PSS of all of them.
 """
@@ -145,11 +145,6 @@ def main() -> None:
         action="store_true",
         help="also today's import forced into one process (one part: nothing forks)",
     )
-    parser.add_argument(
-        "--core-insert",
-        action="store_true",
-        help="also the EXPERIMENT in import_variants.py: one process, Core executemany",
-    )
     parser.add_argument("--no-export", action="store_true", help="skip export and re-import")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
@@ -178,8 +173,6 @@ def main() -> None:
     contenders: dict[str, list[str]] = {"incidentctl import": [INCIDENTCTL]}
     if args.one_process:
         contenders["one process"] = [sys.executable, variants, "one-process"]
-    if args.core_insert:
-        contenders["core insert (exp.)"] = [sys.executable, variants, "core-insert"]
 
     def incidentctl_import(command: list[str]) -> tuple[float, float, float, float]:
         db = work / "imported.db"
@@ -230,10 +223,6 @@ def main() -> None:
     median = medians["incidentctl import"]
     if "one process" in medians:
         print(f"workers' speed-up over one process: {medians['one process'] / median:.2f}×")
-    if "core insert (exp.)" in medians:
-        print(
-            f"core insert (exp.) / incidentctl import: {medians['core insert (exp.)'] / median:.2f}"
-        )
     if task is None:
         print("taskwarrior: not installed (Debian: apt-get install taskwarrior); skipped")
     else:

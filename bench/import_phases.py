@@ -40,7 +40,8 @@ def main() -> None:
     start = time.perf_counter()
     mark(f"{count:,} records written; importing")
 
-    from incidentctl.store import bulk, portable
+    from incidentctl.services import transfer
+    from incidentctl.store import bulk
 
     mark("store imported (the policy code; SQLAlchemy waits for the workers)")
     staging = bulk.staging
@@ -75,7 +76,7 @@ def main() -> None:
         Copier.copy = traced_copy  # type: ignore[method-assign]
         Copier.close = traced_close  # type: ignore[method-assign]
 
-    portable.bulk.staging = traced_staging  # type: ignore[assignment]
+    transfer.bulk.staging = traced_staging  # type: ignore[assignment]
     from incidentctl.cli import main as cli
 
     sys.argv = ["incidentctl", "--db", str(work / "phases.db"), "import", str(source)]
