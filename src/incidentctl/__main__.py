@@ -1,3 +1,3 @@
-from incidentctl.cli import main
+from incidentctl.cli import console_script
 
-main()
+console_script()

@@ -29,8 +29,6 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from dateutil import tz as dateutil_tz
-
 from incidentctl.errors import InvalidInput
 
 __all__ = [
@@ -154,6 +152,8 @@ def local_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
     """The local time zone: ``TZ`` from the environment (read now), else the system zone."""
     env = os.environ if environ is None else environ
     name = env.get("TZ")
+    from dateutil import tz as dateutil_tz  # (ctypes and all: only when a zone is asked for)
+
     if not name:
         return dateutil_tz.tzlocal()
     zone = dateutil_tz.gettz(name)
@@ -244,6 +244,8 @@ def _from_iso_match(match: re.Match[str]) -> datetime:
 
 def _localize(naive: datetime, zone: tzinfo, raw: str) -> datetime:
     """Attach ``zone`` to a wall-clock time, refusing DST gaps and folds; return UTC."""
+    from dateutil import tz as dateutil_tz
+
     if not dateutil_tz.datetime_exists(naive, zone):
         raise InvalidInput(
             f"'{raw}' does not exist in {_zone_name(zone, naive)}: the clocks skip it "

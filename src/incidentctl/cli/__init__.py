@@ -94,9 +94,31 @@ class IncidentctlGroup(TyperGroup):
 
 
 def main() -> None:
-    """The console script."""
+    """Run the command line; exits (``SystemExit``) with the command's status."""
     from typer.main import get_command
 
     from incidentctl.cli.app import app
 
     get_command(app)(prog_name="incidentctl")
+
+
+def console_script() -> None:
+    """The ``incidentctl`` program: ``main``, then the end of the process.
+
+    Once the command is done (its transaction committed, the database closed, its
+    output written) the process ends without the interpreter's teardown: freeing
+    every module object one by one is a fifth of a short command's time, and nothing
+    is left for it to do (no atexit work of ours; the import's worker processes and
+    temporary files are gone by then).
+    """
+    try:
+        main()
+        status = int(ExitStatus.OK)
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `incidentctl list | head`: not a failure
+        pass
+    os._exit(status)

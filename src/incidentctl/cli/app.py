@@ -32,7 +32,7 @@ app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
     add_completion=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["--help", "-h"]},
 )
