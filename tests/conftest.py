@@ -84,6 +84,26 @@ def env_setup(tmp_path, monkeypatch):
     isolate(monkeypatch, tmp_path)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def command_built_once() -> Iterator[None]:
+    """Typer's CliRunner builds the click command from the app on every ``invoke``: two
+    thirds of an in-process call. The app does not change during a run, so it is built
+    once, as the console script builds it once per process."""
+    import typer.testing
+
+    built: dict[int, Any] = {}
+    build = typer.testing._get_command
+
+    def once(app: Any) -> Any:
+        if id(app) not in built:
+            built[id(app)] = build(app)
+        return built[id(app)]
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(typer.testing, "_get_command", once)  # fails loudly if renamed
+        yield
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A ``storage_contract`` test that uses the database runs on both engines."""
     if "db_engine" not in metafunc.fixturenames:
