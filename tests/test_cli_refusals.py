@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import ENGINES
+
 T0 = "2026-11-25T03:00:00Z"
 LATER = "2026-11-25T03:20:00Z"
 
 
-@pytest.fixture
-def seeded(cli):
+def three_incidents(cli):
     """Incident 1 open (Level 2), incident 2 resolved Level 1 awaiting approval, 3 closed."""
     cli("open", "Checkout fails", "--level", "2", "--service", "payments", now=T0)
     cli("open", "DB down", "--level", "1", "--service", "db", now=T0)
@@ -18,7 +19,12 @@ def seeded(cli):
     cli("open", "Old", "--level", "3", "--service", "db", now=T0)
     cli("resolve", "3", "--solution", "answered", now="2026-11-25T03:06:00Z")
     cli("close", "3", "--confirmed-by", "x", now="2026-11-25T03:07:00Z")
-    return cli
+
+
+@pytest.fixture
+def seeded(cli, seeds):
+    """The three incidents, built once per module and copied for each test."""
+    return seeds.load(cli, "three-incidents", three_incidents)
 
 
 CASES = [
@@ -93,8 +99,23 @@ CASES = [
 ]
 
 
+def engine_cases() -> list:
+    """Every case on SQLite; the refusals the store decides inside the write transaction
+    (no such incident, a conflict with its state) on PostgreSQL too: storage contract."""
+    out = []
+    for engine in ENGINES:
+        for case in CASES:
+            decided_by_the_store = case[2] in ("not_found", "conflict")
+            if engine == "sqlite" or decided_by_the_store:
+                out.append(pytest.param(
+                    engine, *case, id=f"{engine}-{' '.join(case[0])[:60]}",
+                    marks=[pytest.mark.storage_contract] if decided_by_the_store else [],
+                ))
+    return out
+
+
 @pytest.mark.parametrize(
-    ("args", "code", "error", "words"), CASES, ids=[" ".join(c[0])[:60] for c in CASES]
+    ("db_engine", "args", "code", "error", "words"), engine_cases(), indirect=["db_engine"]
 )
 def test_refused_and_nothing_changed(seeded, args, code, error, words):
     before = seeded.snapshot()

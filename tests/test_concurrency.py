@@ -53,6 +53,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.storage_contract
 @pytest.mark.slow
 def test_four_writers_and_two_escalations(cli: Cli, tmp_path: Path):
     for i in range(INCIDENTS):

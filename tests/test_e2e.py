@@ -32,6 +32,7 @@ def clocks(doc: dict) -> dict:
     return {name: (c["due_at"], c["stopped_at"], c["state"]) for name, c in doc["sla"].items()}
 
 
+@pytest.mark.storage_contract
 def test_level_2_becomes_level_1_whole_life(db_url, tmp_path):
     env = {**os.environ, "INCIDENTCTL_DB": db_url, "INCIDENTCTL_USER": "wang.lei"}
 

@@ -375,6 +375,7 @@ def _env(db: str, tmp_path: Path, now: str) -> dict[str, str]:
 INCIDENTCTL = [sys.executable, "-m", "incidentctl"]
 
 
+@pytest.mark.storage_contract
 def test_two_escalate_processes_send_every_delivery_exactly_once(
     cli, db_url, tmp_path, http_server
 ):
@@ -489,6 +490,7 @@ def test_open_incidents_from_before_schema_0002_are_notified_after_the_upgrade(
     assert escalate(cli, 2)["deliveries"] == []
 
 
+@pytest.mark.storage_contract
 def test_watch_stopped_mid_send_gives_back_its_claim(
     cli, db_url, tmp_path, silent_port, http_server
 ):
@@ -623,6 +625,7 @@ def test_assignee_reporter_and_managers_as_recipients(cli, tmp_path):
     ]
 
 
+@pytest.mark.storage_contract
 def test_a_claim_of_a_process_that_died_runs_out_and_is_sent_once(cli, tmp_path):
     from datetime import datetime, timedelta
 

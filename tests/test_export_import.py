@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import reset_pg
+from conftest import ENGINES, reset_pg
 
 T0 = "2026-11-25T03:00:00Z"
 LATER = "2026-11-27T00:00:00Z"
@@ -51,8 +51,9 @@ def build_history(cli) -> None:
     cli("problem", "3", "--ref", "PRB-7", "--reason", "recurring", now=at(61))
 
 
-def test_export_import_export_is_byte_identical(cli, tmp_path):
-    build_history(cli)
+@pytest.mark.storage_contract
+def test_export_import_export_is_byte_identical(cli, seeds, tmp_path):
+    seeds.load(cli, "history", build_history)  # built once per module, copied
     first = cli("export", now=LATER).stdout
     lines = first.splitlines()
     assert [json.loads(line)["id"] for line in lines] == [1, 2, 3]
@@ -78,8 +79,9 @@ def test_export_import_export_is_byte_identical(cli, tmp_path):
     assert shown["events"][0]["id"] == 17
 
 
-def test_imported_clocks_status_and_deadline_are_recomputed(cli, tmp_path):
-    build_history(cli)
+@pytest.mark.storage_contract
+def test_imported_clocks_status_and_deadline_are_recomputed(cli, seeds, tmp_path):
+    seeds.load(cli, "history", build_history)  # built once per module, copied
     before = cli.json("list", "--status", "open", "--status", "acknowledged", "--status",
                       "recovered", "--status", "resolved", "--status", "closed", now=LATER)
     overdue_before = [i["id"] for i in cli.json("list", "--overdue", now=LATER)]
@@ -103,6 +105,7 @@ def test_imported_clocks_status_and_deadline_are_recomputed(cli, tmp_path):
     assert [i["id"] for i in board] == [2, 3]  # nearest deadline first, as before
 
 
+@pytest.mark.storage_contract
 def test_plain_objects_get_a_timeline_derived_from_their_milestones(cli, tmp_path):
     plain = [
         {"id": 40, "title": "Checkout fails", "service": "payments", "level": 1,
@@ -191,7 +194,20 @@ BAD_LINES = [
 ]
 
 
-@pytest.mark.parametrize(("line", "message"), BAD_LINES)
+def engine_lines() -> list:
+    """Every bad line on SQLite; the one the database refuses (an id it already holds) on
+    PostgreSQL too: storage contract."""
+    out = []
+    for engine in ENGINES:
+        for line, message in BAD_LINES:
+            decided_by_the_store = "is already taken" in message
+            if engine == "sqlite" or decided_by_the_store:
+                marks = [pytest.mark.storage_contract] if decided_by_the_store else []
+                out.append(pytest.param(engine, line, message, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize(("db_engine", "line", "message"), engine_lines(), indirect=["db_engine"])
 def test_one_bad_line_refuses_the_whole_import_and_names_it(cli, tmp_path, line, message):
     cli("open", "Existing", "--level", "3", "--service", "s", now=T0)
     before = cli.snapshot()
@@ -206,6 +222,7 @@ def test_one_bad_line_refuses_the_whole_import_and_names_it(cli, tmp_path, line,
     assert cli.snapshot() == before
 
 
+@pytest.mark.storage_contract
 def test_a_bad_line_at_the_end_of_a_long_file_changes_nothing(cli, tmp_path):
     cli("open", "Existing", "--level", "3", "--service", "s", now=T0)
     before = cli.snapshot()
@@ -231,6 +248,7 @@ def test_a_bad_line_at_the_end_of_a_long_file_changes_nothing(cli, tmp_path):
     assert cli.json("show", "5001", now=LATER)["title"] == "Generated 4999"
 
 
+@pytest.mark.storage_contract
 def test_duplicate_ids_within_the_file_are_refused(cli, tmp_path):
     line = {"id": 7, "title": "x", "service": "s", "level": 2,
             "reported_at": "2026-11-01T00:00:00Z"}
@@ -241,6 +259,7 @@ def test_duplicate_ids_within_the_file_are_refused(cli, tmp_path):
     assert cli.json("list", now=LATER) == []
 
 
+@pytest.mark.storage_contract
 def test_dry_run_validates_and_changes_nothing(cli, tmp_path):
     source = tmp_path / "in.ndjson"
     source.write_text(json.dumps({"title": "x", "service": "s", "level": 2,
@@ -278,6 +297,7 @@ def test_the_import_says_how_many_incidents_owe_notices_at_once(cli, tmp_path):
     assert "owe notices" not in out.stderr
 
 
+@pytest.mark.storage_contract
 def test_no_past_notices_sends_only_what_falls_due_after_the_import(cli, tmp_path):
     """History from another tracker: what was due before the import was handled there;
     what falls due later (the next progress mark, a re-level) still goes out."""
@@ -320,8 +340,8 @@ def test_import_of_a_missing_file_is_refused(cli, tmp_path):
     assert out.error["error"] == "invalid_input" and "cannot read" in out.error["message"]
 
 
-def test_export_filters_like_list_and_exports_every_status_by_default(cli):
-    build_history(cli)
+def test_export_filters_like_list_and_exports_every_status_by_default(cli, seeds):
+    seeds.load(cli, "history", build_history)  # built once per module, copied
     assert [d["id"] for d in cli.json("export", now=LATER)] == [1, 2, 3]
     assert [d["id"] for d in cli.json("export", "--status", "closed", now=LATER)] == [1]
     assert [d["id"] for d in cli.json("export", "--service", "search", now=LATER)] == [2]

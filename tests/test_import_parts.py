@@ -67,6 +67,7 @@ def empty(db_url: str) -> None:
             Path(db_url + suffix).unlink(missing_ok=True)
 
 
+@pytest.mark.storage_contract
 def test_parts_in_parallel_import_exactly_what_one_part_does(cli, db_url, tmp_path):
     source = tmp_path / "in.ndjson"
     source.write_text("\n".join(lines(3000)) + "\n", encoding="utf-8")
@@ -84,6 +85,7 @@ def test_parts_in_parallel_import_exactly_what_one_part_does(cli, db_url, tmp_pa
     assert ids == sorted(set(range(3501, 5001)) | set(range(5001, 6501)))
 
 
+@pytest.mark.storage_contract
 def test_a_bad_line_in_a_later_part_is_named_and_nothing_changes(cli, db_url, tmp_path):
     cli("open", "Existing", "--level", "3", "--service", "s", now=NOW)
     before = cli.snapshot()
@@ -96,6 +98,7 @@ def test_a_bad_line_in_a_later_part_is_named_and_nothing_changes(cli, db_url, tm
     assert cli.snapshot() == before
 
 
+@pytest.mark.storage_contract
 def test_an_id_taken_by_an_earlier_part_is_traced_to_its_line(cli, db_url, tmp_path):
     text = lines(3000)
     clash = json.loads(text[2899])
@@ -108,6 +111,7 @@ def test_an_id_taken_by_an_earlier_part_is_traced_to_its_line(cli, db_url, tmp_p
     assert cli.json("list", now=NOW) == []
 
 
+@pytest.mark.storage_contract
 def test_a_dry_run_in_parts_counts_and_changes_nothing(cli, db_url, tmp_path):
     source = tmp_path / "in.ndjson"
     source.write_text("\n".join(lines(1000)) + "\n", encoding="utf-8")
@@ -138,6 +142,7 @@ def test_one_long_line_is_one_part(tmp_path):
     assert [(p.start, p.end) for p in bulk.cut(source, tmp_path, part_bytes=1000)] == [(0, 50_013)]
 
 
+@pytest.mark.storage_contract
 def test_the_cli_reads_a_large_file_in_parts(cli, tmp_path):
     """Past PART_BYTES the installed path (workers and all) is taken with no option."""
     text = lines(14000, top=20000)
@@ -163,6 +168,7 @@ def test_an_empty_file_imports_nothing(cli, tmp_path, body):
     assert cli.json("list", now=NOW) == []
 
 
+@pytest.mark.storage_contract
 def test_times_in_any_form_are_stored_as_the_instant_they_name(cli, tmp_path):
     forms = ["2026-11-01T030000.5Z", "2026-11-01T03:00.50Z", "2026-11-01 03:00:00Z"]
     source = tmp_path / "in.ndjson"
@@ -182,6 +188,7 @@ def test_times_in_any_form_are_stored_as_the_instant_they_name(cli, tmp_path):
     assert cli.json("list", "--since", "2026-11-01T03:00:01Z", now=NOW) == []
 
 
+@pytest.mark.storage_contract
 def test_line_numbers_in_a_later_part_count_bom_crlf_and_blank_lines(cli, db_url, tmp_path):
     text = lines(3000)
     text[2799] = text[2799].replace('"service": ', '"service": 7, "x": ', 1)
@@ -194,6 +201,7 @@ def test_line_numbers_in_a_later_part_count_bom_crlf_and_blank_lines(cli, db_url
     assert cli.json("list", now=NOW) == []
 
 
+@pytest.mark.storage_contract
 def test_an_event_id_taken_in_an_earlier_part_is_traced_to_its_line(cli, db_url, tmp_path):
     text = lines(3000)
     for number, event_id in ((20, 777), (2950, 777)):
@@ -207,6 +215,7 @@ def test_an_event_id_taken_in_an_earlier_part_is_traced_to_its_line(cli, db_url,
         run_import(db_url, source, part_bytes=40_000, workers=2)
 
 
+@pytest.mark.storage_contract
 def test_a_taken_id_before_a_bad_line_of_the_same_part_is_the_first_error(cli, db_url, tmp_path):
     text = lines(3000)
     clash = json.loads(text[2899])
@@ -219,6 +228,7 @@ def test_a_taken_id_before_a_bad_line_of_the_same_part_is_the_first_error(cli, d
         run_import(db_url, source, part_bytes=40_000, workers=2)
 
 
+@pytest.mark.storage_contract
 def test_imports_one_after_another_on_one_database(cli, db_url, tmp_path):
     rt = Runtime(db_option=db_url, environ={"INCIDENTCTL_NOW": NOW, "INCIDENTCTL_USER": "t"})
     try:

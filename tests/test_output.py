@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 T0 = "2026-11-25T03:00:00Z"
 HOSTILE = "[link=https://x]click[/link] [bold]x[/bold] \x1b[31mred\x07 \x9b2J \u202eevil"
 
@@ -49,6 +51,7 @@ def test_json_error_is_one_object_on_stderr(cli):
     assert json.loads(out.stderr) == {"error": "not_found", "message": "no incident 5"}
 
 
+@pytest.mark.storage_contract
 def test_times_in_json_are_utc_with_z(cli):
     doc = cli.json(
         "open", "x", "--level", "1", "--service", "a", "--at", "2026-11-25T10:00:00+08:00", now=T0

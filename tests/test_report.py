@@ -244,19 +244,29 @@ def check(report: dict, expected: dict) -> None:
     assert sorted(sorted(g["ids"]) for g in report["recurring"]) == expected["recurring"]
 
 
-@pytest.fixture
-def month_of_incidents(cli, tmp_path):
+@pytest.fixture(scope="module")
+def generated_months() -> list[dict]:
     """October 2026 in Shanghai, plus the month before and the first days after."""
     zone = ZoneInfo("Asia/Shanghai")
     start = datetime(2026, 9, 1, tzinfo=zone).astimezone(UTC)
     end = datetime(2026, 11, 10, tzinfo=zone).astimezone(UTC)
-    incidents = generate(2400, start, end)
-    source = tmp_path / "generated.ndjson"
-    source.write_text("".join(line_of(i) + "\n" for i in incidents))
-    assert cli.json("import", str(source), now=NOW)["incidents"] == 2400
-    return incidents
+    return generate(2400, start, end)
 
 
+@pytest.fixture
+def month_of_incidents(cli, seeds, generated_months):
+    """The generated incidents imported: once per module, copied for each test."""
+
+    def import_them(cli) -> None:
+        source = Path.cwd() / "generated.ndjson"
+        source.write_text("".join(line_of(i) + "\n" for i in generated_months))
+        assert cli.json("import", str(source), now=NOW)["incidents"] == 2400
+
+    seeds.load(cli, "months", import_them)
+    return generated_months
+
+
+@pytest.mark.storage_contract
 def test_month_figures_match_an_independent_computation(cli, month_of_incidents):
     zone = ZoneInfo("Asia/Shanghai")
     since = datetime(2026, 10, 1, tzinfo=zone).astimezone(UTC)
@@ -350,6 +360,7 @@ def test_other_formats_carry_the_same_figures(cli, month_of_incidents, tmp_path)
     assert f"<b>{report['total']}</b>" in page
 
 
+@pytest.mark.storage_contract
 def test_month_edges_in_the_report_time_zone(cli, tmp_path):
     # October 2026 in Shanghai is [2026-09-30T16:00Z, 2026-10-31T16:00Z)
     edges = {
@@ -374,6 +385,7 @@ def test_month_edges_in_the_report_time_zone(cli, tmp_path):
     assert utc["by_day"]["2026-10-31"] == 2
 
 
+@pytest.mark.storage_contract
 @pytest.mark.parametrize(("zone", "month", "since", "until", "inside", "outside"), [
     # Berlin springs forward on 29 March: the month is 31 days less one hour.
     ("Europe/Berlin", "2026-03", "2026-02-28T23:00:00Z", "2026-03-31T22:00:00Z",

@@ -48,6 +48,7 @@ def test_any_offset_round_trips_as_the_same_instant_on_sqlite(
     assert back == aware
 
 
+@pytest.mark.storage_contract
 def test_offset_round_trips_on_both_engines(db_url):
     db, table = _roundtrip_db(database_url(db_url))
     aware = datetime(2026, 11, 25, 13, 30, tzinfo=timezone(timedelta(hours=-8)))
@@ -177,6 +178,7 @@ def test_schema_head_constant_matches_the_migrations():
     assert MIGRATIONS.is_dir()
 
 
+@pytest.mark.storage_contract
 def test_migrations_build_exactly_the_models(db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -191,6 +193,7 @@ def test_migrations_build_exactly_the_models(db_url):
     assert diff == []
 
 
+@pytest.mark.storage_contract
 def test_an_older_database_is_upgraded_automatically(db_url):
     """A database left at the first revision, with an incident in it, comes up to head."""
     from incidentctl.store import migrate
@@ -217,6 +220,7 @@ def test_an_older_database_is_upgraded_automatically(db_url):
     db.dispose()
 
 
+@pytest.mark.storage_contract
 def test_migration_0003_goes_down_and_up_again_with_incidents_in_place(cli, db_url):
     """Its downgrade is a plain DROP COLUMN: a batch copy of the incidents table would
     trip over the events' foreign keys on SQLite."""
@@ -237,6 +241,7 @@ def test_migration_0003_goes_down_and_up_again_with_incidents_in_place(cli, db_u
     assert shown["title"] == "x" and [e["kind"] for e in shown["events"]] == ["opened"]
 
 
+@pytest.mark.storage_contract
 def test_db_upgrade_command(cli):
     from incidentctl.store.migrate import SCHEMA_HEAD
 

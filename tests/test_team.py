@@ -20,6 +20,7 @@ def _everything(cli: Cli, db: str) -> list[dict]:
     return cli.snapshot()
 
 
+@pytest.mark.storage_contract
 def test_db_copy_moves_everything_and_ids_continue(tmp_path, monkeypatch, pg_url):
     sqlite = Cli(str(tmp_path / "team.db"), monkeypatch)
     sqlite.now = T0
@@ -54,6 +55,7 @@ def test_db_copy_moves_everything_and_ids_continue(tmp_path, monkeypatch, pg_url
     assert len(_everything(team, pg_url)) == 3
 
 
+@pytest.mark.storage_contract
 def test_postgresql_without_the_driver_says_how_to_install_it(monkeypatch, cli):
     import sys
 
