@@ -405,8 +405,8 @@ def open_many(db_url: str, tmp_path: Path, count: int) -> None:
     """Record ``count`` Level-2 incidents quickly through the core (one process)."""
     from datetime import datetime
 
-    from incidentctl.services import handling
     from incidentctl.runtime import Runtime
+    from incidentctl.services import handling
 
     env = _env(db_url, tmp_path, T0)
     rt = Runtime(db_option=db_url, config_option=tmp_path / "sla.toml", environ=env)

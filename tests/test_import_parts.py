@@ -12,8 +12,8 @@ import pytest
 from conftest import reset_pg
 from incidentctl.errors import InvalidInput
 from incidentctl.runtime import Runtime
-from incidentctl.store import bulk
 from incidentctl.services.transfer import import_file
+from incidentctl.store import bulk
 
 NOW = "2026-11-27T00:00:00Z"
 

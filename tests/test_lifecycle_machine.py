@@ -43,11 +43,11 @@ from hypothesis.stateful import (
     rule,
 )
 
-from incidentctl.output import documents as render
-from incidentctl.services import handling
 from incidentctl.errors import Conflict, InvalidInput
+from incidentctl.output import documents as render
 from incidentctl.policy.clocks import CLOCKS, IncidentFacts, Relevel, compute_clocks, deadline
 from incidentctl.runtime import Runtime
+from incidentctl.services import handling
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 MANAGER = "zhang.min"  # roles.incident_managers of the built-in policy

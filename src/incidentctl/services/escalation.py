@@ -168,6 +168,20 @@ def _attempt(incident_id: int, notice: Notice, delivery: PlannedDelivery, status
     )
 
 
+def _attempt_of(delivery: Delivery, status: str, error: str | None) -> Attempt:
+    """A recorded delivery in a pass's summary."""
+    return Attempt(
+        incident=delivery.incident_id,
+        notice=delivery.notice,
+        sequence=delivery.sequence,
+        channel=delivery.channel,
+        to=delivery.address or delivery.recipient,
+        cc=tuple(delivery.cc or ()),
+        status=status,
+        error=error,
+    )
+
+
 def plan(
     session: Session, policy: Policy, *, now: datetime, limit: int = PLAN_BATCH
 ) -> tuple[int, list[Attempt]]:
@@ -238,16 +252,7 @@ def preview(
         for delivery in text.deliveries
     ]
     found.extend(
-        Attempt(
-            incident=d.incident_id,
-            notice=d.notice,
-            sequence=d.sequence,
-            channel=d.channel,
-            to=d.address or d.recipient,
-            cc=tuple(d.cc or ()),
-            status=DUE,
-            error=d.error,
-        )
+        _attempt_of(d, DUE, d.error)
         for d in repository.deliveries_due(session, now=now, limit=limit)
     )
     return found
@@ -372,18 +377,7 @@ def run_pass(
                 with db.write() as session:
                     status, error = record(session, delivery, result, now=clock(), policy=policy)
                 held.remove(delivery.id)  # type: ignore[arg-type]
-                done(
-                    Attempt(
-                        incident=delivery.incident_id,
-                        notice=delivery.notice,
-                        sequence=delivery.sequence,
-                        channel=delivery.channel,
-                        to=message.to or delivery.recipient,
-                        cc=message.cc,
-                        status=status,
-                        error=error,
-                    )
-                )
+                done(_attempt_of(delivery, status, error))
     except Interrupted:
         report.interrupted = True
     finally:
