@@ -142,6 +142,7 @@ def record(outputs: dict[str, bytes]) -> None:
         (OUTPUTS / name).write_bytes(data)
 
 
+@pytest.mark.storage_contract
 def test_outputs_are_byte_identical_to_the_recorded_corpus(db_url, monkeypatch, tmp_path):
     monkeypatch.setenv("INCIDENTCTL_DB", db_url)
     monkeypatch.setattr(typer.testing, "_get_command", _command)
