@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from incidentctl.domain import Channel
 from incidentctl.runtime import Runtime
 from incidentctl.services import handling
 
@@ -22,7 +23,7 @@ def seed(rt: Runtime) -> None:
         title="Card payments declined at checkout",
         level=1,
         service="payments",
-        channel="hotline",
+        channel=Channel.HOTLINE,
         reporter="Wang Fang",
         contact="+8613900000000",
         occurred_at=now - timedelta(minutes=32),
@@ -37,7 +38,7 @@ def seed(rt: Runtime) -> None:
         title="Search results slow for users in the north region",
         level=2,
         service="web-portal",
-        channel="monitoring",
+        channel=Channel.MONITORING,
     )
 
     # A minor one that worsened, went to Level 1 and on to the developers.
@@ -46,7 +47,7 @@ def seed(rt: Runtime) -> None:
         title="Nightly order export failing",
         level=2,
         service="accounts",
-        channel="email",
+        channel=Channel.EMAIL,
         reporter="finance-ops",
         contact="finance-ops@example.com",
     )
@@ -60,7 +61,7 @@ def seed(rt: Runtime) -> None:
         title="How do I reset a customer's password?",
         level=3,
         service="accounts",
-        channel="hotline",
+        channel=Channel.HOTLINE,
         reporter="Li Ming",
     )
 
@@ -70,7 +71,7 @@ def seed(rt: Runtime) -> None:
         title="Login page returns 500",
         level=1,
         service="web-portal",
-        channel="monitoring",
+        channel=Channel.MONITORING,
     )
     handling.acknowledge(ago(26 * 60 - 4), fifth.id)  # type: ignore[arg-type]
     handling.resolve(ago(25 * 60), fifth.id, solution="Expired TLS certificate renewed")  # type: ignore[arg-type]

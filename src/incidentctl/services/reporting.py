@@ -67,6 +67,8 @@ ROW_COLUMNS = (
     "resolution_stopped_at",
 )
 IncidentRow = namedtuple("IncidentRow", ROW_COLUMNS)  # type: ignore[misc]
+# The verdicts counted per level and clock, in the report's order.
+_STATES = (ClockState.MET, ClockState.BREACHED, ClockState.RUNNING)
 _MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
 _WORD_RE = re.compile(r"[^\W\d_]+")
 _FILLER = frozenset(
@@ -302,8 +304,7 @@ def summarize(
 
     sla: dict[str, dict[str, dict[str, Any]]] = {
         str(level): {
-            clock: {"met": 0, "breached": 0, "running": 0, "attainment": None}
-            for clock in ClockName
+            clock: {**dict.fromkeys(_STATES, 0), "attainment": None} for clock in ClockName
         }
         for level in level_keys
     }
@@ -379,7 +380,9 @@ def summarize(
         groups[(row.service, title_key(row.title))].append(row)
     for per_clock in sla.values():
         for counted in per_clock.values():
-            counted["attainment"] = _attainment(counted["met"], counted["breached"])
+            counted["attainment"] = _attainment(
+                counted[ClockState.MET], counted[ClockState.BREACHED]
+            )
 
     recurring = [
         {
