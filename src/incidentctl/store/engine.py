@@ -206,6 +206,13 @@ def lock_for_ids(conn: Connection, tables: Sequence[Table]) -> None:
         conn.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
 
 
+def lock_for_migration(conn: Connection) -> None:
+    """Let one process at a time migrate: PostgreSQL's advisory lock for the transaction
+    (SQLite's write transaction, begun IMMEDIATE, holds the write lock already)."""
+    if _postgresql(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(7242001)"))
+
+
 def move_sequences_past(conn: Connection, tables: Sequence[Table]) -> None:
     """After rows went in with their own ids, PostgreSQL's id sequences must move past
     them (SQLite takes the next rowid from the table itself)."""

@@ -37,9 +37,10 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | Non
     """Upgrade under the write lock (so two processes never migrate at once)."""
     from alembic import command
 
+    from incidentctl.store.engine import lock_for_migration
+
     with db.writer.connect() as conn, conn.begin():
-        if db.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(7242001)"))
+        lock_for_migration(conn)
         before = current_revision(conn)
         command.upgrade(alembic_config(conn), revision)
         after = current_revision(conn)
