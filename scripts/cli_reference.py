@@ -1,7 +1,7 @@
 """Write docs/cli-reference.md from the commands' own --help, so the docs cannot drift.
 
-    .venv/bin/python scripts/cli_reference.py          # rewrite the file
-    .venv/bin/python scripts/cli_reference.py --check  # exit 1 if it is out of date
+.venv/bin/python scripts/cli_reference.py          # rewrite the file
+.venv/bin/python scripts/cli_reference.py --check  # exit 1 if it is out of date
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def reference() -> str:
         "of date.\n",
     ]
     for path in command_paths(get_command(app), []):
-        result = CliRunner().invoke(app, [*path, "--help"], prog_name="incidentctl",
-                                    env={"COLUMNS": "100", "NO_COLOR": "1"})
+        result = CliRunner().invoke(
+            app, [*path, "--help"], prog_name="incidentctl", env={"COLUMNS": "100", "NO_COLOR": "1"}
+        )
         title = " ".join(["incidentctl", *path])
         help_text = "\n".join(line.rstrip() for line in result.stdout.splitlines()).strip()
         parts.append(f"## `{title}`\n\n```text\n{help_text}\n```\n")

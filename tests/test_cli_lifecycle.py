@@ -349,8 +349,15 @@ def test_the_board_shows_the_nearest_deadlines_and_counts_the_rest(cli, monkeypa
     from incidentctl.cli import app as root
 
     for minute, level in enumerate((3, 2, 1, 2, 3)):
-        cli("open", f"L{level} #{minute + 1}", "--level", str(level), "--service", "a",
-            now=at(minute))
+        cli(
+            "open",
+            f"L{level} #{minute + 1}",
+            "--level",
+            str(level),
+            "--service",
+            "a",
+            now=at(minute),
+        )
     assert [i["id"] for i in cli.json("board", now=at(5))] == [3, 2, 4, 1, 5]
     assert [i["id"] for i in cli.json("board", "--limit", "2", now=at(5))] == [3, 2]
     out = cli("board", "--limit", "2", now=at(5))

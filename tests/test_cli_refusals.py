@@ -107,10 +107,14 @@ def engine_cases() -> list:
         for case in CASES:
             decided_by_the_store = case[2] in ("not_found", "conflict")
             if engine == "sqlite" or decided_by_the_store:
-                out.append(pytest.param(
-                    engine, *case, id=f"{engine}-{' '.join(case[0])[:60]}",
-                    marks=[pytest.mark.storage_contract] if decided_by_the_store else [],
-                ))
+                out.append(
+                    pytest.param(
+                        engine,
+                        *case,
+                        id=f"{engine}-{' '.join(case[0])[:60]}",
+                        marks=[pytest.mark.storage_contract] if decided_by_the_store else [],
+                    )
+                )
     return out
 
 

@@ -10,16 +10,39 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_cli_reference_is_up_to_date():
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_every_command_is_in_the_spec_table_of_the_readme_or_docs():
     reference = (ROOT / "docs" / "cli-reference.md").read_text()
-    for command in ("open", "list", "show", "ack", "assign", "note", "transfer", "relevel",
-                    "recover", "resolve", "approve", "close", "reopen", "problem",
-                    "policy check", "policy show", "db upgrade", "db copy", "demo", "board"):
+    for command in (
+        "open",
+        "list",
+        "show",
+        "ack",
+        "assign",
+        "note",
+        "transfer",
+        "relevel",
+        "recover",
+        "resolve",
+        "approve",
+        "close",
+        "reopen",
+        "problem",
+        "policy check",
+        "policy show",
+        "db upgrade",
+        "db copy",
+        "demo",
+        "board",
+    ):
         assert f"## `incidentctl {command}`" in reference, command
 
 

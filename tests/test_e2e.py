@@ -148,11 +148,17 @@ def test_level_2_becomes_level_1_whole_life(db_url, tmp_path):
 def test_the_readme_demo_shows_the_board_and_sends_the_due_notices(tmp_path):
     """The README's first command ends in `incidentctl demo`: a throw-away database,
     the board with its countdowns, the escalations going out, and where to look next."""
-    env = {**os.environ, "INCIDENTCTL_NOW": "2026-11-25T03:00:00Z", "TMPDIR": str(tmp_path),
-           "INCIDENTCTL_CONFIG_DIR": str(tmp_path / "no-config"), "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "INCIDENTCTL_NOW": "2026-11-25T03:00:00Z",
+        "TMPDIR": str(tmp_path),
+        "INCIDENTCTL_CONFIG_DIR": str(tmp_path / "no-config"),
+        "NO_COLOR": "1",
+    }
     env.pop("INCIDENTCTL_DB", None)
-    proc = subprocess.run([*incidentctl_executable(), "demo"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [*incidentctl_executable(), "demo"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     (database,) = tmp_path.glob("incidentctl-demo-*/incidents.db")
@@ -164,6 +170,11 @@ def test_the_readme_demo_shows_the_board_and_sends_the_due_notices(tmp_path):
     assert int(summary.split()[0]) == out.count("\n--- ")  # one printed message each
     assert f"incidentctl --db {database} show 3" in out
     # what it says it did, the database holds
-    listed = subprocess.run([*incidentctl_executable(), "--db", str(database), "list", "--json"],
-                            env=env, capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [*incidentctl_executable(), "--db", str(database), "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert {i["id"] for i in json.loads(listed.stdout)} == {1, 2, 3, 4}

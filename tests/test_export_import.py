@@ -31,10 +31,25 @@ def empty_the_database(cli) -> None:
 
 def build_history(cli) -> None:
     """Incidents through every kind of event the lifecycle writes."""
-    cli("open", "Checkout fails with 502", "--level", "2", "--service", "payments",
-        "--channel", "hotline", "--reporter", "Wang Fang", "--contact", "+8613900000000",
-        "--details", "all card payments\nsince 02:45", "--occurred", "2026-11-25T02:45:00Z",
-        now=T0)
+    cli(
+        "open",
+        "Checkout fails with 502",
+        "--level",
+        "2",
+        "--service",
+        "payments",
+        "--channel",
+        "hotline",
+        "--reporter",
+        "Wang Fang",
+        "--contact",
+        "+8613900000000",
+        "--details",
+        "all card payments\nsince 02:45",
+        "--occurred",
+        "2026-11-25T02:45:00Z",
+        now=T0,
+    )
     cli("ack", "1", now=at(5))
     cli("note", "1", "Rolled back 3.2.1", now=at(6))
     cli("relevel", "1", "--level", "1", "--reason", "all card payments failing", now=at(8))
@@ -59,8 +74,17 @@ def test_export_import_export_is_byte_identical(cli, seeds, tmp_path):
     assert [json.loads(line)["id"] for line in lines] == [1, 2, 3]
     incident = json.loads(lines[0])
     assert [e["kind"] for e in incident["events"]] == [
-        "opened", "acknowledged", "note", "relevelled", "transferred", "recovered",
-        "resolved", "approved", "closed", "note"]
+        "opened",
+        "acknowledged",
+        "note",
+        "relevelled",
+        "transferred",
+        "recovered",
+        "resolved",
+        "approved",
+        "closed",
+        "note",
+    ]
     assert incident["status"] == "closed" and incident["level"] == 1
     source = tmp_path / "incidents.ndjson"
     source.write_text(first)
@@ -68,8 +92,14 @@ def test_export_import_export_is_byte_identical(cli, seeds, tmp_path):
     empty_the_database(cli)
     summary = cli.json("import", str(source), now=LATER)
     # notices_due: only #2 (Level 2, open) owes a notice; #1 is closed, Level 3 notifies no one
-    assert summary == {"imported": 3, "incidents": 3, "events": 16, "derived": 0,
-                       "notices_due": 1, "dry_run": False}
+    assert summary == {
+        "imported": 3,
+        "incidents": 3,
+        "events": 16,
+        "derived": 0,
+        "notices_due": 1,
+        "dry_run": False,
+    }
     assert cli("export", now=LATER).stdout == first
     # JSON and CSV come from the same documents
     assert [d["id"] for d in cli.json("export", now=LATER)] == [1, 2, 3]
@@ -82,8 +112,20 @@ def test_export_import_export_is_byte_identical(cli, seeds, tmp_path):
 @pytest.mark.storage_contract
 def test_imported_clocks_status_and_deadline_are_recomputed(cli, seeds, tmp_path):
     seeds.load(cli, "history", build_history)  # built once per module, copied
-    before = cli.json("list", "--status", "open", "--status", "acknowledged", "--status",
-                      "recovered", "--status", "resolved", "--status", "closed", now=LATER)
+    before = cli.json(
+        "list",
+        "--status",
+        "open",
+        "--status",
+        "acknowledged",
+        "--status",
+        "recovered",
+        "--status",
+        "resolved",
+        "--status",
+        "closed",
+        now=LATER,
+    )
     overdue_before = [i["id"] for i in cli.json("list", "--overdue", now=LATER)]
     export = tmp_path / "e.ndjson"
     export.write_text(cli("export", now=LATER).stdout)
@@ -97,8 +139,20 @@ def test_imported_clocks_status_and_deadline_are_recomputed(cli, seeds, tmp_path
     export.write_text("\n".join(tampered) + "\n")
     empty_the_database(cli)
     cli("import", str(export), now=LATER)
-    after = cli.json("list", "--status", "open", "--status", "acknowledged", "--status",
-                     "recovered", "--status", "resolved", "--status", "closed", now=LATER)
+    after = cli.json(
+        "list",
+        "--status",
+        "open",
+        "--status",
+        "acknowledged",
+        "--status",
+        "recovered",
+        "--status",
+        "resolved",
+        "--status",
+        "closed",
+        now=LATER,
+    )
     assert after == before
     assert [i["id"] for i in cli.json("list", "--overdue", now=LATER)] == overdue_before
     board = cli.json("board", now=LATER)
@@ -108,16 +162,35 @@ def test_imported_clocks_status_and_deadline_are_recomputed(cli, seeds, tmp_path
 @pytest.mark.storage_contract
 def test_plain_objects_get_a_timeline_derived_from_their_milestones(cli, tmp_path):
     plain = [
-        {"id": 40, "title": "Checkout fails", "service": "payments", "level": 1,
-         "channel": "hotline", "reporter": "Wang Fang", "occurred_at": "2026-11-01T01:50:00Z",
-         "reported_at": "2026-11-01T10:00:00+08:00", "acknowledged_at": "2026-11-01T02:05:00Z",
-         "assignee": "wang.lei", "resolved_at": "2026-11-01T04:00:00Z",
-         "solution": "restart", "approved_at": "2026-11-01T05:00:00Z",
-         "approved_by": "zhang.min", "closed_at": "2026-11-01T06:00:00Z",
-         "confirmed_by": "Wang Fang", "status": "closed"},
-        {"title": "Search slow", "service": "search", "level": 3,
-         "reported_at": "2026-11-20T00:00:00Z", "transferred_at": "2026-11-20T01:00:00Z",
-         "assignee": "liu.yang", "problem_ref": "PRB-1", "problem_reason": "known-defect"},
+        {
+            "id": 40,
+            "title": "Checkout fails",
+            "service": "payments",
+            "level": 1,
+            "channel": "hotline",
+            "reporter": "Wang Fang",
+            "occurred_at": "2026-11-01T01:50:00Z",
+            "reported_at": "2026-11-01T10:00:00+08:00",
+            "acknowledged_at": "2026-11-01T02:05:00Z",
+            "assignee": "wang.lei",
+            "resolved_at": "2026-11-01T04:00:00Z",
+            "solution": "restart",
+            "approved_at": "2026-11-01T05:00:00Z",
+            "approved_by": "zhang.min",
+            "closed_at": "2026-11-01T06:00:00Z",
+            "confirmed_by": "Wang Fang",
+            "status": "closed",
+        },
+        {
+            "title": "Search slow",
+            "service": "search",
+            "level": 3,
+            "reported_at": "2026-11-20T00:00:00Z",
+            "transferred_at": "2026-11-20T01:00:00Z",
+            "assignee": "liu.yang",
+            "problem_ref": "PRB-1",
+            "problem_reason": "known-defect",
+        },
     ]
     source = tmp_path / "plain.ndjson"
     source.write_text("".join(json.dumps(p) + "\n" for p in plain))
@@ -137,11 +210,16 @@ def test_plain_objects_get_a_timeline_derived_from_their_milestones(cli, tmp_pat
     ]
     assert first["events"][4]["actor"] == "zhang.min"
     assert first["recovered_at"] == "2026-11-01T04:00:00Z"
-    assert first["sla"]["response"] == {"due_at": "2026-11-01T02:10:00Z",
-                                        "stopped_at": "2026-11-01T02:05:00Z", "state": "met"}
-    assert first["sla"]["recovery"] == {"due_at": "2026-11-01T03:50:00Z",
-                                        "stopped_at": "2026-11-01T04:00:00Z",
-                                        "state": "breached"}
+    assert first["sla"]["response"] == {
+        "due_at": "2026-11-01T02:10:00Z",
+        "stopped_at": "2026-11-01T02:05:00Z",
+        "state": "met",
+    }
+    assert first["sla"]["recovery"] == {
+        "due_at": "2026-11-01T03:50:00Z",
+        "stopped_at": "2026-11-01T04:00:00Z",
+        "state": "breached",
+    }
 
     second = cli.json("show", "41", now=LATER)  # no id in the file: the next free one
     assert second["status"] == "acknowledged" and second["team"] == "dev"
@@ -154,43 +232,88 @@ BAD_LINES = [
     ("{not json", "not valid JSON"),
     ('{"title": "x", "service": "s"', "not valid JSON: unexpected end of data (column 30)"),
     ('{"title": "éé", "service": "s"', "not valid JSON: unexpected end of data (column 31)"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01"}',
-     "'2026-11-01' is a day; give the time and its offset"),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01"}',
+        "'2026-11-01' is a day; give the time and its offset",
+    ),
     ('["a list"]', "expected a JSON object"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
-     '"colour": "red"}', "unknown field 'colour'"),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
+        '"colour": "red"}',
+        "unknown field 'colour'",
+    ),
     ('{"service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z"}', "title: required"),
-    ('{"title": "x", "service": "s", "level": 9, "reported_at": "2026-11-01T00:00:00Z"}',
-     "no level 9"),
-    ('{"title": "x", "service": "s", "level": true, "reported_at": "2026-11-01T00:00:00Z"}',
-     "expected a level number"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01 00:00"}',
-     "has no offset"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "yesterday"}',
-     "not an RFC 3339 time"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2030-01-01T00:00:00Z"}',
-     "in the future"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
-     '"occurred_at": "2026-11-01T01:00:00Z"}', "occurred_at is after reported_at"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
-     '"acknowledged_at": "2026-10-31T00:00:00Z"}', "acknowledged_at is before reported_at"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
-     '"channel": "fax"}', "channel: 'fax' is not one of"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
-     '"status": "closed"}', "status 'closed' does not match"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
-     '"closed_at": "2026-11-02T00:00:00Z", "confirmed_by": "w"}', "closed_at without resolved_at"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
-     '"problem_ref": "PRB-1"}', "problem_ref and problem_reason go together"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
-     '"events": [{"kind": "note", "at": "2026-11-01T00:00:00Z"}]}', "must be 'opened'"),
-    ('{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
-     '"events": [{"kind": "opened", "at": "2026-11-01T00:00:00Z"}, '
-     '{"kind": "exploded", "at": "2026-11-01T00:00:00Z"}]}', "events[1].kind"),
-    ('{"id": 1, "title": "x", "service": "s", "level": 2, '
-     '"reported_at": "2026-11-01T00:00:00Z"}', "incident id 1 is already taken"),
-    ('{"id": 0, "title": "x", "service": "s", "level": 2, '
-     '"reported_at": "2026-11-01T00:00:00Z"}', "id: expected a whole number 1 or more"),
+    (
+        '{"title": "x", "service": "s", "level": 9, "reported_at": "2026-11-01T00:00:00Z"}',
+        "no level 9",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": true, "reported_at": "2026-11-01T00:00:00Z"}',
+        "expected a level number",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01 00:00"}',
+        "has no offset",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "yesterday"}',
+        "not an RFC 3339 time",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2030-01-01T00:00:00Z"}',
+        "in the future",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
+        '"occurred_at": "2026-11-01T01:00:00Z"}',
+        "occurred_at is after reported_at",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
+        '"acknowledged_at": "2026-10-31T00:00:00Z"}',
+        "acknowledged_at is before reported_at",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
+        '"channel": "fax"}',
+        "channel: 'fax' is not one of",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
+        '"status": "closed"}',
+        "status 'closed' does not match",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
+        '"closed_at": "2026-11-02T00:00:00Z", "confirmed_by": "w"}',
+        "closed_at without resolved_at",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
+        '"problem_ref": "PRB-1"}',
+        "problem_ref and problem_reason go together",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
+        '"events": [{"kind": "note", "at": "2026-11-01T00:00:00Z"}]}',
+        "must be 'opened'",
+    ),
+    (
+        '{"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z", '
+        '"events": [{"kind": "opened", "at": "2026-11-01T00:00:00Z"}, '
+        '{"kind": "exploded", "at": "2026-11-01T00:00:00Z"}]}',
+        "events[1].kind",
+    ),
+    (
+        '{"id": 1, "title": "x", "service": "s", "level": 2, '
+        '"reported_at": "2026-11-01T00:00:00Z"}',
+        "incident id 1 is already taken",
+    ),
+    (
+        '{"id": 0, "title": "x", "service": "s", "level": 2, '
+        '"reported_at": "2026-11-01T00:00:00Z"}',
+        "id: expected a whole number 1 or more",
+    ),
 ]
 
 
@@ -227,13 +350,22 @@ def test_a_bad_line_at_the_end_of_a_long_file_changes_nothing(cli, tmp_path):
     cli("open", "Existing", "--level", "3", "--service", "s", now=T0)
     before = cli.snapshot()
     lines = [
-        json.dumps({"title": f"Generated {i}", "service": f"svc{i % 7}", "level": 1 + i % 3,
-                    "reported_at": "2026-11-01T00:00:00Z",
-                    "acknowledged_at": "2026-11-01T00:05:00Z"})
+        json.dumps(
+            {
+                "title": f"Generated {i}",
+                "service": f"svc{i % 7}",
+                "level": 1 + i % 3,
+                "reported_at": "2026-11-01T00:00:00Z",
+                "acknowledged_at": "2026-11-01T00:05:00Z",
+            }
+        )
         for i in range(5000)
     ]
-    lines.append(json.dumps({"title": "late", "service": "s", "level": 4,
-                             "reported_at": "2026-11-01T00:00:00Z"}))
+    lines.append(
+        json.dumps(
+            {"title": "late", "service": "s", "level": 4, "reported_at": "2026-11-01T00:00:00Z"}
+        )
+    )
     source = tmp_path / "long.ndjson"
     source.write_text("\n".join(lines) + "\n")
     out = cli("import", str(source), now=LATER, expect=2)
@@ -250,8 +382,13 @@ def test_a_bad_line_at_the_end_of_a_long_file_changes_nothing(cli, tmp_path):
 
 @pytest.mark.storage_contract
 def test_duplicate_ids_within_the_file_are_refused(cli, tmp_path):
-    line = {"id": 7, "title": "x", "service": "s", "level": 2,
-            "reported_at": "2026-11-01T00:00:00Z"}
+    line = {
+        "id": 7,
+        "title": "x",
+        "service": "s",
+        "level": 2,
+        "reported_at": "2026-11-01T00:00:00Z",
+    }
     source = tmp_path / "dup.ndjson"
     source.write_text(json.dumps(line) + "\n" + json.dumps(line) + "\n")
     out = cli("import", str(source), now=LATER, expect=2)
@@ -262,11 +399,21 @@ def test_duplicate_ids_within_the_file_are_refused(cli, tmp_path):
 @pytest.mark.storage_contract
 def test_dry_run_validates_and_changes_nothing(cli, tmp_path):
     source = tmp_path / "in.ndjson"
-    source.write_text(json.dumps({"title": "x", "service": "s", "level": 2,
-                                  "reported_at": "2026-11-01T00:00:00Z"}) + "\n")
+    source.write_text(
+        json.dumps(
+            {"title": "x", "service": "s", "level": 2, "reported_at": "2026-11-01T00:00:00Z"}
+        )
+        + "\n"
+    )
     summary = cli.json("import", str(source), "--dry-run", now=LATER)
-    assert summary == {"imported": 0, "incidents": 1, "events": 1, "derived": 1,
-                       "notices_due": 1, "dry_run": True}
+    assert summary == {
+        "imported": 0,
+        "incidents": 1,
+        "events": 1,
+        "derived": 1,
+        "notices_due": 1,
+        "dry_run": True,
+    }
     assert cli.json("list", now=LATER) == []
     out = cli("import", str(source), "--dry-run", now=LATER)
     assert "nothing was imported" in out.stderr and out.stdout == ""
@@ -276,13 +423,29 @@ def test_dry_run_validates_and_changes_nothing(cli, tmp_path):
 def test_the_import_says_how_many_incidents_owe_notices_at_once(cli, tmp_path):
     """Importing not-closed history queues notices for the next escalate: the import
     says so, with the number escalate will then find."""
-    def line(i: int, **more) -> str:
-        return json.dumps({"title": f"t{i}", "service": "payments", "level": 1 + i % 3,
-                           "reported_at": "2026-11-01T00:00:00Z", **more}) + "\n"
 
-    closed = {"resolved_at": "2026-11-01T01:00:00Z", "solution": "fixed",
-              "approved_at": "2026-11-01T01:30:00Z", "approved_by": "zhang.min",
-              "closed_at": "2026-11-01T02:00:00Z", "confirmed_by": "Wang Fang"}
+    def line(i: int, **more) -> str:
+        return (
+            json.dumps(
+                {
+                    "title": f"t{i}",
+                    "service": "payments",
+                    "level": 1 + i % 3,
+                    "reported_at": "2026-11-01T00:00:00Z",
+                    **more,
+                }
+            )
+            + "\n"
+        )
+
+    closed = {
+        "resolved_at": "2026-11-01T01:00:00Z",
+        "solution": "fixed",
+        "approved_at": "2026-11-01T01:30:00Z",
+        "approved_by": "zhang.min",
+        "closed_at": "2026-11-01T02:00:00Z",
+        "confirmed_by": "Wang Fang",
+    }
     source = tmp_path / "history.ndjson"
     # ids 1-6 at levels 1, 2, 3, 1, 2, 3; the first three closed
     source.write_text("".join(line(i, **(closed if i < 3 else {})) for i in range(6)))
@@ -301,8 +464,15 @@ def test_the_import_says_how_many_incidents_owe_notices_at_once(cli, tmp_path):
 def test_no_past_notices_sends_only_what_falls_due_after_the_import(cli, tmp_path):
     """History from another tracker: what was due before the import was handled there;
     what falls due later (the next progress mark, a re-level) still goes out."""
-    lines = [{"title": f"t{i}", "service": "payments", "level": level,
-              "reported_at": "2026-11-01T00:30:00Z"} for i, level in enumerate((1, 2, 3))]
+    lines = [
+        {
+            "title": f"t{i}",
+            "service": "payments",
+            "level": level,
+            "reported_at": "2026-11-01T00:30:00Z",
+        }
+        for i, level in enumerate((1, 2, 3))
+    ]
     lines[1]["acknowledged_at"] = "2026-11-01T00:35:00Z"
     source = tmp_path / "history.ndjson"
     source.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -328,8 +498,9 @@ def test_no_past_notices_sends_only_what_falls_due_after_the_import(cli, tmp_pat
 
 
 def test_import_reads_standard_input(cli):
-    line = json.dumps({"title": "from stdin", "service": "s", "level": 3,
-                       "reported_at": "2026-11-01T00:00:00Z"})
+    line = json.dumps(
+        {"title": "from stdin", "service": "s", "level": 3, "reported_at": "2026-11-01T00:00:00Z"}
+    )
     out = cli("import", "-", input=line + "\n", now=LATER)
     assert "Imported 1 incidents" in out.stderr
     assert cli.json("show", "1", now=LATER)["title"] == "from stdin"
@@ -359,8 +530,9 @@ def test_export_filters_like_list_and_exports_every_status_by_default(cli, seeds
 
 
 def test_a_file_with_a_byte_order_mark_and_crlf_lines_is_read(cli, tmp_path):
-    line = json.dumps({"title": "from Windows", "service": "s", "level": 3,
-                       "reported_at": "2026-11-01T00:00:00Z"})
+    line = json.dumps(
+        {"title": "from Windows", "service": "s", "level": 3, "reported_at": "2026-11-01T00:00:00Z"}
+    )
     source = tmp_path / "bom.ndjson"
     source.write_bytes(b"\xef\xbb\xbf" + (line + "\r\n").encode() * 2)
     assert cli.json("import", str(source), now=LATER)["incidents"] == 2

@@ -72,10 +72,7 @@ def transcript_entry(step: scenario.Step, args: tuple[str, ...], result) -> byte
         f"exit {result.exit_code}\n"
     ).encode()
     return (
-        head
-        + b"--- stdout\n" + result.stdout_bytes
-        + b"--- stderr\n" + result.stderr_bytes
-        + b"\n"
+        head + b"--- stdout\n" + result.stdout_bytes + b"--- stderr\n" + result.stderr_bytes + b"\n"
     )
 
 
@@ -175,19 +172,32 @@ def test_outputs_are_byte_identical_to_the_recorded_corpus(db_url, monkeypatch, 
 def test_the_scenario_covers_what_it_promises():
     """The corpus keeps covering each lifecycle step, note kind, status and outcome."""
     commands = [s.args[2] if s.args[0] == "--as" else s.args[0] for s in scenario.STEPS]
-    for command in ("open", "ack", "assign", "note", "transfer", "relevel", "recover",
-                    "resolve", "approve", "close", "reopen", "problem", "import", "escalate"):
+    for command in (
+        "open",
+        "ack",
+        "assign",
+        "note",
+        "transfer",
+        "relevel",
+        "recover",
+        "resolve",
+        "approve",
+        "close",
+        "reopen",
+        "problem",
+        "import",
+        "escalate",
+    ):
         assert command in commands, command
     kinds = {s.args[s.args.index("--kind") + 1] for s in scenario.STEPS if "--kind" in s.args}
     assert kinds == {"progress", "customer-update", "lesson"}
     statuses = {r.args[2] for r in scenario.RECORDINGS if r.args[:2] == ("list", "--status")}
     assert statuses == set(scenario.STATUSES)
     # the recorded files themselves hold every clock state and every delivery status
-    shows = [json.loads((OUTPUTS / f"show-{i:02d}.json").read_bytes())
-             for i in scenario.INCIDENT_IDS]
-    assert {c["state"] for s in shows for c in s["sla"].values()} == {
-        "running", "met", "breached"}
-    assert {d["status"] for s in shows for d in s["deliveries"]} == {
-        "printed", "retry", "failed"}
+    shows = [
+        json.loads((OUTPUTS / f"show-{i:02d}.json").read_bytes()) for i in scenario.INCIDENT_IDS
+    ]
+    assert {c["state"] for s in shows for c in s["sla"].values()} == {"running", "met", "breached"}
+    assert {d["status"] for s in shows for d in s["deliveries"]} == {"printed", "retry", "failed"}
     assert {s["status"] for s in shows} == set(scenario.STATUSES)
     assert len(shows) >= 12

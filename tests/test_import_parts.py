@@ -174,8 +174,7 @@ def test_times_in_any_form_are_stored_as_the_instant_they_name(cli, tmp_path):
     source = tmp_path / "in.ndjson"
     source.write_text(
         "".join(
-            json.dumps({"title": f"t{i}", "service": "s", "level": 3, "reported_at": form})
-            + "\n"
+            json.dumps({"title": f"t{i}", "service": "s", "level": 3, "reported_at": form}) + "\n"
             for i, form in enumerate(forms)
         )
     )
@@ -236,8 +235,13 @@ def test_imports_one_after_another_on_one_database(cli, db_url, tmp_path):
             source = tmp_path / f"in{round_}.ndjson"
             source.write_text("\n".join(lines(1500, top=10_000 * (round_ + 1))) + "\n")
             summary = import_file(
-                lambda: rt.db, source, policy=rt.policy, now=rt.now, actor="t",
-                part_bytes=20_000, workers=2,
+                lambda: rt.db,
+                source,
+                policy=rt.policy,
+                now=rt.now,
+                actor="t",
+                part_bytes=20_000,
+                workers=2,
             )
             assert summary.incidents == 1500
     finally:
@@ -329,8 +333,8 @@ def test_the_workers_start_before_sqlalchemy_is_loaded():
         "from incidentctl.services import lines\n"
         "reader = lines.LineReader(policy=incidentctl.config.builtin_policy(), "
         "now=datetime(2026, 11, 27, tzinfo=UTC), actor='t')\n"
-        "reader.convert(b'{\"title\": \"t\", \"service\": \"payments\", \"level\": 1, '\n"
-        "               b'\"reported_at\": \"2026-11-26T00:00:00Z\"}\\n')\n"
+        'reader.convert(b\'{"title": "t", "service": "payments", "level": 1, \'\n'
+        '               b\'"reported_at": "2026-11-26T00:00:00Z"}\\n\')\n'
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))\n"
     )
     out = subprocess.run(

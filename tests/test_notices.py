@@ -68,19 +68,27 @@ def test_closed_gets_nothing_but_rectification():
 def test_notices_handled_elsewhere_are_never_due_and_later_triggers_still_are():
     """History imported with --no-past-notices keeps the keys of what was due then."""
     handled = frozenset({("initial", 0), ("overdue-response", 0), ("progress", 2)})
-    f = facts(handled=handled, clocks={"response": (T0 + 10 * M, None),
-                                       "resolution": (T0 + 3 * H, None)})
+    f = facts(
+        handled=handled, clocks={"response": (T0 + 10 * M, None), "resolution": (T0 + 3 * H, None)}
+    )
     assert due_notices(f, ALL, now=T0 + 150 * M, sent=set()) == []
     assert next_notice_at(f, ALL, now=T0 + 150 * M, sent=set()) == T0 + 3 * H  # progress 3
     # a recovery recorded later, back-dated to before the import, is a new trigger
     recovered = facts(handled=handled, recovered_at=T0 + 40 * M, clocks={})
     assert names(due_notices(recovered, ALL, now=T0 + 151 * M, sent=set())) == [
-        ("rectification", 0)]
+        ("rectification", 0)
+    ]
     # so is a re-level whose new due time has already passed
-    relevelled = facts(handled=handled, relevels=1, relevelled_at=T0 + 151 * M,
-                       clocks={"recovery": (T0 + 120 * M, None)})
+    relevelled = facts(
+        handled=handled,
+        relevels=1,
+        relevelled_at=T0 + 151 * M,
+        clocks={"recovery": (T0 + 120 * M, None)},
+    )
     assert names(due_notices(relevelled, ALL, now=T0 + 151 * M, sent=set())) == [
-        ("overdue-recovery", 0), ("initial", 1)]
+        ("overdue-recovery", 0),
+        ("initial", 1),
+    ]
 
 
 def test_non_notifying_level_gets_nothing_and_a_relevel_into_one_starts_over():

@@ -54,12 +54,20 @@ def generate(count: int, start: datetime, end: datetime, seed: int = 5) -> list[
         else:
             title = f"One-off {unique_word(rng)}"
         inc = {
-            "id": number, "title": title, "service": rng.choice(SERVICES), "level": level,
+            "id": number,
+            "title": title,
+            "service": rng.choice(SERVICES),
+            "level": level,
             "channel": rng.choice(("hotline", "email", "monitoring", "other")),
             "reported_at": reported,
             "occurred_at": reported - timedelta(minutes=rng.randrange(0, 40)),
-            "acknowledged_at": None, "transferred_at": None, "recovered_at": None,
-            "resolved_at": None, "closed_at": None, "problem": None, "relevels": [],
+            "acknowledged_at": None,
+            "transferred_at": None,
+            "recovered_at": None,
+            "resolved_at": None,
+            "closed_at": None,
+            "problem": None,
+            "relevels": [],
         }
         t = reported
         if rng.random() < 0.9:
@@ -95,12 +103,16 @@ def generate(count: int, start: datetime, end: datetime, seed: int = 5) -> list[
 def line_of(inc: dict) -> str:
     """The incident as an import line: plain, or with its events when it was re-levelled."""
     plain = {
-        "id": inc["id"], "title": inc["title"], "service": inc["service"],
-        "level": inc["level"], "channel": inc["channel"], "reported_at": z(inc["reported_at"]),
-        "occurred_at": z(inc["occurred_at"]), "assignee": "wang.lei",
+        "id": inc["id"],
+        "title": inc["title"],
+        "service": inc["service"],
+        "level": inc["level"],
+        "channel": inc["channel"],
+        "reported_at": z(inc["reported_at"]),
+        "occurred_at": z(inc["occurred_at"]),
+        "assignee": "wang.lei",
     }
-    for name in ("acknowledged_at", "transferred_at", "recovered_at", "resolved_at",
-                 "closed_at"):
+    for name in ("acknowledged_at", "transferred_at", "recovered_at", "resolved_at", "closed_at"):
         if inc[name] is not None:
             plain[name] = z(inc[name])
     if inc["resolved_at"]:
@@ -111,8 +123,13 @@ def line_of(inc: dict) -> str:
         plain["problem_ref"], plain["problem_reason"] = inc["problem"]
     if not inc["relevels"]:
         return json.dumps(plain)
-    events = [{"kind": "opened", "at": plain["reported_at"],
-               "data": {"level": inc["opened_level"], "service": inc["service"]}}]
+    events = [
+        {
+            "kind": "opened",
+            "at": plain["reported_at"],
+            "data": {"level": inc["opened_level"], "service": inc["service"]},
+        }
+    ]
     for name, kind, data in (
         ("acknowledged_at", "acknowledged", {}),
         ("transferred_at", "transferred", {"team": "dev", "to": "wang.lei"}),
@@ -124,8 +141,13 @@ def line_of(inc: dict) -> str:
             events.append({"kind": kind, "at": z(inc[name]), "data": data})
     previous = inc["opened_level"]
     for moment, level in inc["relevels"]:
-        events.append({"kind": "relevelled", "at": z(moment),
-                       "data": {"to": level, "previous": previous, "reason": "worse"}})
+        events.append(
+            {
+                "kind": "relevelled",
+                "at": z(moment),
+                "data": {"to": level, "previous": previous, "reason": "worse"},
+            }
+        )
         previous = level
     plain["events"] = events
     if inc["transferred_at"]:
@@ -140,8 +162,7 @@ def clock_of(inc: dict, clock: str) -> tuple[datetime, datetime, datetime | None
     """(start, due, stopped) of one clock, re-levels applied the keep-start way."""
     recovered = inc["recovered_at"] or inc["resolved_at"]
     stops = {
-        "response": [inc["acknowledged_at"], inc["transferred_at"], recovered,
-                     inc["resolved_at"]],
+        "response": [inc["acknowledged_at"], inc["transferred_at"], recovered, inc["resolved_at"]],
         "recovery": [recovered, inc["resolved_at"]],
         "resolution": [inc["resolved_at"], inc["transferred_at"]],
     }[clock]
@@ -178,8 +199,10 @@ def status_of(inc: dict) -> str:
 
 def expected_report(incidents: list[dict], since: datetime, until: datetime) -> dict:
     mine = [i for i in incidents if since <= i["reported_at"] < until]
-    sla = {str(level): {c: {"met": 0, "breached": 0, "running": 0} for c in CLOCKS}
-           for level in TARGETS}
+    sla = {
+        str(level): {c: {"met": 0, "breached": 0, "running": 0} for c in CLOCKS}
+        for level in TARGETS
+    }
     spans: dict[str, list[float]] = defaultdict(list)
     breaches = set()
     for inc in mine:
@@ -216,10 +239,14 @@ def expected_report(incidents: list[dict], since: datetime, until: datetime) -> 
         "total": len(mine),
         "by_level": {str(k): sum(1 for i in mine if i["level"] == k) for k in TARGETS},
         "by_service": dict(Counter(i["service"] for i in mine)),
-        "by_channel": {c: sum(1 for i in mine if i["channel"] == c)
-                       for c in ("hotline", "email", "monitoring", "other")},
-        "by_status": {s: sum(1 for i in mine if status_of(i) == s)
-                      for s in ("open", "acknowledged", "recovered", "resolved", "closed")},
+        "by_channel": {
+            c: sum(1 for i in mine if i["channel"] == c)
+            for c in ("hotline", "email", "monitoring", "other")
+        },
+        "by_status": {
+            s: sum(1 for i in mine if status_of(i) == s)
+            for s in ("open", "acknowledged", "recovered", "resolved", "closed")
+        },
         "sla": sla,
         "durations": durations,
         "breaches": breaches,
@@ -273,11 +300,31 @@ def test_month_figures_match_an_independent_computation(cli, month_of_incidents)
     until = datetime(2026, 11, 1, tzinfo=zone).astimezone(UTC)
     report = cli.json("report", "--month", "2026-10", "--tz", "Asia/Shanghai", now=NOW)
     assert list(report)[:19] == [
-        "since", "until", "tz", "month", "total", "by_level", "by_service", "by_channel",
-        "by_status", "by_day", "sla", "durations", "breaches", "transferred", "problems",
-        "relevelled", "recurring", "deliveries", "previous"]
+        "since",
+        "until",
+        "tz",
+        "month",
+        "total",
+        "by_level",
+        "by_service",
+        "by_channel",
+        "by_status",
+        "by_day",
+        "sla",
+        "durations",
+        "breaches",
+        "transferred",
+        "problems",
+        "relevelled",
+        "recurring",
+        "deliveries",
+        "previous",
+    ]
     assert (report["since"], report["until"], report["tz"]) == (
-        "2026-09-30T16:00:00Z", "2026-10-31T16:00:00Z", "Asia/Shanghai")
+        "2026-09-30T16:00:00Z",
+        "2026-10-31T16:00:00Z",
+        "Asia/Shanghai",
+    )
     expected = expected_report(month_of_incidents, since, until)
     assert expected["total"] > 1000
     assert expected["relevelled"] and expected["problems"] and expected["transferred"]
@@ -290,10 +337,13 @@ def test_month_figures_match_an_independent_computation(cli, month_of_incidents)
     previous = report["previous"]
     september = expected_report(
         month_of_incidents,
-        datetime(2026, 9, 1, tzinfo=zone).astimezone(UTC), since,
+        datetime(2026, 9, 1, tzinfo=zone).astimezone(UTC),
+        since,
     )
-    assert (previous["since"], previous["until"]) == ("2026-08-31T16:00:00Z",
-                                                       "2026-09-30T16:00:00Z")
+    assert (previous["since"], previous["until"]) == (
+        "2026-08-31T16:00:00Z",
+        "2026-09-30T16:00:00Z",
+    )
     assert previous["total"] == september["total"]
     assert previous["by_level"] == september["by_level"]
     assert previous["sla"] == september["sla"]
@@ -302,18 +352,29 @@ def test_month_figures_match_an_independent_computation(cli, month_of_incidents)
     change = previous["change"]
     assert change["total"] == expected["total"] - september["total"]
     assert change["total_pct"] == round(
-        100 * (expected["total"] - september["total"]) / september["total"], 1)
+        100 * (expected["total"] - september["total"]) / september["total"], 1
+    )
     assert change["breaches"] == len(expected["breaches"]) - len(september["breaches"])
     for clock in CLOCKS:
         assert change["durations"][clock]["mean_s"] == round(
-            expected["durations"][clock]["mean_s"] - september["durations"][clock]["mean_s"], 1)
+            expected["durations"][clock]["mean_s"] - september["durations"][clock]["mean_s"], 1
+        )
         assert change["attainment"]["1"][clock] == round(
-            expected["sla"]["1"][clock]["attainment"]
-            - september["sla"]["1"][clock]["attainment"], 1)
+            expected["sla"]["1"][clock]["attainment"] - september["sla"]["1"][clock]["attainment"],
+            1,
+        )
 
     # --since/--until over the same instants gives the same figures
-    custom = cli.json("report", "--since", "2026-10-01 00:00", "--until", "2026-11-01 00:00",
-                      "--tz", "Asia/Shanghai", now=NOW)
+    custom = cli.json(
+        "report",
+        "--since",
+        "2026-10-01 00:00",
+        "--until",
+        "2026-11-01 00:00",
+        "--tz",
+        "Asia/Shanghai",
+        now=NOW,
+    )
     check(custom, expected)
     assert custom["month"] is None
     assert custom["previous"]["since"] == "2026-08-30T16:00:00Z"  # 31 days before
@@ -321,36 +382,71 @@ def test_month_figures_match_an_independent_computation(cli, month_of_incidents)
 
 def test_other_formats_carry_the_same_figures(cli, month_of_incidents, tmp_path):
     report = cli.json("report", "--month", "2026-10", "--tz", "Asia/Shanghai", now=NOW)
-    rows = list(csv.reader(io.StringIO(
-        cli("report", "--month", "2026-10", "--tz", "Asia/Shanghai", "--format", "csv",
-            now=NOW).stdout)))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                cli(
+                    "report",
+                    "--month",
+                    "2026-10",
+                    "--tz",
+                    "Asia/Shanghai",
+                    "--format",
+                    "csv",
+                    now=NOW,
+                ).stdout
+            )
+        )
+    )
     assert rows[0] == ["section", "key", "metric", "value"]
     figures = {(s, k, m): v for s, k, m, v in rows[1:]}
     assert figures[("total", "", "incidents")] == str(report["total"])
     assert figures[("sla", "1.response", "breached")] == str(
-        report["sla"]["1"]["response"]["breached"])
+        report["sla"]["1"]["response"]["breached"]
+    )
     assert figures[("durations", "recovery", "p90_s")] == str(
-        report["durations"]["recovery"]["p90_s"])
+        report["durations"]["recovery"]["p90_s"]
+    )
     assert sum(1 for s, _, _, _ in rows if s == "breaches") == len(report["breaches"])
 
     table = cli("report", "--month", "2026-10", "--tz", "Asia/Shanghai", now=NOW).stdout
     assert "Incident report — October 2026 (Asia/Shanghai)" in table
     assert f"{report['total']} incidents reported" in table
     assert "█" in table  # the bar charts
-    for heading in ("By level", "By service", "SLA attainment", "Breaches",
-                    "Transferred to developers", "Recurring", "Deliveries"):
+    for heading in (
+        "By level",
+        "By service",
+        "SLA attainment",
+        "Breaches",
+        "Transferred to developers",
+        "Recurring",
+        "Deliveries",
+    ):
         assert heading in table
 
-    markdown = cli("report", "--month", "2026-10", "--tz", "Asia/Shanghai", "--format",
-                   "markdown", now=NOW).stdout
+    markdown = cli(
+        "report", "--month", "2026-10", "--tz", "Asia/Shanghai", "--format", "markdown", now=NOW
+    ).stdout
     assert markdown.startswith("# Incident report — October 2026 (Asia/Shanghai)")
     level1 = report["sla"]["1"]["response"]
-    assert (f"| 1 | response | {level1['met']} | {level1['breached']} | {level1['running']} |"
-            in markdown)
+    assert (
+        f"| 1 | response | {level1['met']} | {level1['breached']} | {level1['running']} |"
+        in markdown
+    )
 
     target = tmp_path / "october.html"
-    out = cli("report", "--month", "2026-10", "--tz", "Asia/Shanghai", "--format", "html",
-              "--output", str(target), now=NOW)
+    out = cli(
+        "report",
+        "--month",
+        "2026-10",
+        "--tz",
+        "Asia/Shanghai",
+        "--format",
+        "html",
+        "--output",
+        str(target),
+        now=NOW,
+    )
     assert out.stdout == ""
     page = target.read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
@@ -369,8 +465,10 @@ def test_month_edges_in_the_report_time_zone(cli, tmp_path):
         "2026-10-31T15:59:59Z": True,
         "2026-10-31T16:00:00Z": False,
     }
-    lines = [json.dumps({"title": f"edge {i}", "service": "s", "level": 3,
-                         "reported_at": moment}) for i, moment in enumerate(edges)]
+    lines = [
+        json.dumps({"title": f"edge {i}", "service": "s", "level": 3, "reported_at": moment})
+        for i, moment in enumerate(edges)
+    ]
     source = tmp_path / "edges.ndjson"
     source.write_text("\n".join(lines) + "\n")
     cli("import", str(source), now=NOW)
@@ -386,22 +484,44 @@ def test_month_edges_in_the_report_time_zone(cli, tmp_path):
 
 
 @pytest.mark.storage_contract
-@pytest.mark.parametrize(("zone", "month", "since", "until", "inside", "outside"), [
-    # Berlin springs forward on 29 March: the month is 31 days less one hour.
-    ("Europe/Berlin", "2026-03", "2026-02-28T23:00:00Z", "2026-03-31T22:00:00Z",
-     ["2026-02-28T23:00:00Z", "2026-03-29T00:59:59Z", "2026-03-29T01:00:00Z",
-      "2026-03-31T21:59:59Z"],
-     ["2026-02-28T22:59:59Z", "2026-03-31T22:00:00Z"]),
-    # New York falls back on 1 November: the month is 30 days and one hour.
-    ("America/New_York", "2026-11", "2026-11-01T04:00:00Z", "2026-12-01T05:00:00Z",
-     ["2026-11-01T04:00:00Z", "2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z",
-      "2026-12-01T04:59:59Z"],
-     ["2026-11-01T03:59:59Z", "2026-12-01T05:00:00Z"]),
-])
-def test_a_month_across_a_dst_change(cli, tmp_path, zone, month, since, until, inside,
-                                     outside):
-    lines = [json.dumps({"title": f"t {i}", "service": "s", "level": 3, "reported_at": m})
-             for i, m in enumerate(inside + outside)]
+@pytest.mark.parametrize(
+    ("zone", "month", "since", "until", "inside", "outside"),
+    [
+        # Berlin springs forward on 29 March: the month is 31 days less one hour.
+        (
+            "Europe/Berlin",
+            "2026-03",
+            "2026-02-28T23:00:00Z",
+            "2026-03-31T22:00:00Z",
+            [
+                "2026-02-28T23:00:00Z",
+                "2026-03-29T00:59:59Z",
+                "2026-03-29T01:00:00Z",
+                "2026-03-31T21:59:59Z",
+            ],
+            ["2026-02-28T22:59:59Z", "2026-03-31T22:00:00Z"],
+        ),
+        # New York falls back on 1 November: the month is 30 days and one hour.
+        (
+            "America/New_York",
+            "2026-11",
+            "2026-11-01T04:00:00Z",
+            "2026-12-01T05:00:00Z",
+            [
+                "2026-11-01T04:00:00Z",
+                "2026-11-01T05:30:00Z",
+                "2026-11-01T06:30:00Z",
+                "2026-12-01T04:59:59Z",
+            ],
+            ["2026-11-01T03:59:59Z", "2026-12-01T05:00:00Z"],
+        ),
+    ],
+)
+def test_a_month_across_a_dst_change(cli, tmp_path, zone, month, since, until, inside, outside):
+    lines = [
+        json.dumps({"title": f"t {i}", "service": "s", "level": 3, "reported_at": m})
+        for i, m in enumerate(inside + outside)
+    ]
     source = tmp_path / "dst.ndjson"
     source.write_text("\n".join(lines) + "\n")
     cli("import", str(source), now=NOW)
@@ -411,8 +531,12 @@ def test_a_month_across_a_dst_change(cli, tmp_path, zone, month, since, until, i
     days = report["by_day"]
     assert len(days) == (31 if month == "2026-03" else 30)
     local_days = Counter(
-        datetime.fromisoformat(m.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
-        .date().isoformat() for m in inside)
+        datetime.fromisoformat(m.replace("Z", "+00:00"))
+        .astimezone(ZoneInfo(zone))
+        .date()
+        .isoformat()
+        for m in inside
+    )
     assert {d: n for d, n in days.items() if n} == dict(local_days)
 
 
@@ -421,12 +545,21 @@ def test_an_empty_month_is_all_zeros_in_every_format(cli, tmp_path):
     assert report["total"] == 0
     assert report["by_level"] == {"1": 0, "2": 0, "3": 0}
     assert report["by_service"] == {}
-    assert report["by_status"] == {s: 0 for s in
-                                   ("open", "acknowledged", "recovered", "resolved", "closed")}
-    assert report["sla"]["2"]["recovery"] == {"met": 0, "breached": 0, "running": 0,
-                                              "attainment": None}
-    assert report["durations"]["response"] == {"count": 0, "mean_s": None, "median_s": None,
-                                               "p90_s": None}
+    assert report["by_status"] == {
+        s: 0 for s in ("open", "acknowledged", "recovered", "resolved", "closed")
+    }
+    assert report["sla"]["2"]["recovery"] == {
+        "met": 0,
+        "breached": 0,
+        "running": 0,
+        "attainment": None,
+    }
+    assert report["durations"]["response"] == {
+        "count": 0,
+        "mean_s": None,
+        "median_s": None,
+        "p90_s": None,
+    }
     for key in ("breaches", "transferred", "problems", "relevelled", "recurring"):
         assert report[key] == []
     assert report["deliveries"] == {"sent": 0, "failed": 0, "late": 0}
@@ -439,21 +572,27 @@ def test_an_empty_month_is_all_zeros_in_every_format(cli, tmp_path):
 def test_default_period_is_this_month_and_last_means_the_one_before(cli):
     this = cli.json("report", "--tz", "UTC", now=NOW)
     assert (this["since"], this["until"], this["month"]) == (
-        "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z", "2026-12")
+        "2026-12-01T00:00:00Z",
+        "2027-01-01T00:00:00Z",
+        "2026-12",
+    )
     last = cli.json("report", "--month", "last", "--tz", "UTC", now=NOW)
     assert last["month"] == "2026-11"
     # without --tz the local zone (TZ) is the report's
     assert cli.json("report", now=NOW, env={"TZ": "Asia/Tokyo"})["tz"] == "Asia/Tokyo"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--month", "2026-13"], "use YYYY-MM"),
-    (["--month", "October"], "use YYYY-MM"),
-    (["--month", "2026-10", "--since", "2026-10-01 00:00"], "not both"),
-    (["--until", "2026-10-01 00:00"], "--until needs --since"),
-    (["--since", "2026-10-02 00:00", "--until", "2026-10-01 00:00"], "before --until"),
-    (["--tz", "Mars/Olympus"], "not a known time zone"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--month", "2026-13"], "use YYYY-MM"),
+        (["--month", "October"], "use YYYY-MM"),
+        (["--month", "2026-10", "--since", "2026-10-01 00:00"], "not both"),
+        (["--until", "2026-10-01 00:00"], "--until needs --since"),
+        (["--since", "2026-10-02 00:00", "--until", "2026-10-01 00:00"], "before --until"),
+        (["--tz", "Mars/Olympus"], "not a known time zone"),
+    ],
+)
 def test_bad_periods_are_refused(cli, args, message):
     out = cli("report", *args, "--json", now=NOW, expect=2)
     assert out.error["error"] == "invalid_input"
@@ -463,15 +602,24 @@ def test_bad_periods_are_refused(cli, args, message):
 def test_deliveries_sent_failed_and_late_come_from_the_outbox(cli):
     # Two Level-1 incidents; the first escalate run is 45 minutes after the first report,
     # so its initial notices are late (policy: within 30m); the second's are on time.
-    cli("open", "Checkout fails", "--level", "1", "--service", "payments",
-        now="2026-11-25T03:00:00Z")
-    cli("open", "Login broken", "--level", "1", "--service", "login",
-        now="2026-11-25T03:30:00Z")
+    cli(
+        "open",
+        "Checkout fails",
+        "--level",
+        "1",
+        "--service",
+        "payments",
+        now="2026-11-25T03:00:00Z",
+    )
+    cli("open", "Login broken", "--level", "1", "--service", "login", now="2026-11-25T03:30:00Z")
     cli("escalate", now="2026-11-25T03:45:00Z", expect=None)
     shown = [cli.json("show", str(i), now=NOW) for i in (1, 2)]
     statuses = Counter(d["status"] for s in shown for d in s["deliveries"])
-    late = sum(1 for d in shown[0]["deliveries"]
-               if d["notice"] == "initial" and d["status"] in ("sent", "printed"))
+    late = sum(
+        1
+        for d in shown[0]["deliveries"]
+        if d["notice"] == "initial" and d["status"] in ("sent", "printed")
+    )
     report = cli.json("report", "--month", "2026-11", "--tz", "UTC", now=NOW)
     assert report["deliveries"] == {
         "sent": statuses["sent"] + statuses["printed"],
@@ -489,15 +637,37 @@ def test_the_html_report_renders_in_headless_chromium(cli, month_of_incidents, t
         pytest.skip("the page is the same on both engines; rendered once, on SQLite")
     page = tmp_path / "report.html"
     shot = tmp_path / "report.png"
-    cli("report", "--month", "2026-10", "--tz", "Asia/Shanghai", "--format", "html",
-        "-o", str(page), now=NOW)
+    cli(
+        "report",
+        "--month",
+        "2026-10",
+        "--tz",
+        "Asia/Shanghai",
+        "--format",
+        "html",
+        "-o",
+        str(page),
+        now=NOW,
+    )
     profile = tmp_path / "profile"
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={profile}", f"--screenshot={shot}",
-         "--window-size=1200,2000", page.as_uri()],
-        capture_output=True, timeout=120, check=False,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            f"--screenshot={shot}",
+            "--window-size=1200,2000",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     data = Path(shot).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -516,8 +686,9 @@ def test_typed_text_is_escaped_in_every_report_format(cli, tmp_path):
     page = cli("report", "--month", "2026-11", "--tz", "UTC", "--format", "html", now=NOW).stdout
     assert "<script>" not in page and "<b>web" not in page and "\x1b" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; | **x** \\x1b[31m" in page
-    markdown = cli("report", "--month", "2026-11", "--tz", "UTC", "--format", "markdown",
-                   now=NOW).stdout
+    markdown = cli(
+        "report", "--month", "2026-11", "--tz", "UTC", "--format", "markdown", now=NOW
+    ).stdout
     assert "\\<script\\>alert(1)\\</script\\> \\| \\*\\*x\\*\\* \\\\x1b\\[31m" in markdown
     table = cli("report", "--month", "2026-11", "--tz", "UTC", now=NOW).stdout
     assert "\x1b" not in table and "\\x1b[31m" in table

@@ -22,8 +22,19 @@ def section(document: str, title: str) -> str:
 
 
 def major_incident(cli) -> None:
-    cli("open", "Checkout fails with 502", "--level", "2", "--service", "payments",
-        "--reporter", "Wang Fang", "--occurred", "2026-11-25T02:50:00Z", now=T0)
+    cli(
+        "open",
+        "Checkout fails with 502",
+        "--level",
+        "2",
+        "--service",
+        "payments",
+        "--reporter",
+        "Wang Fang",
+        "--occurred",
+        "2026-11-25T02:50:00Z",
+        now=T0,
+    )
     cli("ack", "1", now=at(5))
     cli("relevel", "1", "--level", "1", "--reason", "all card payments failing", now=at(8))
     cli("escalate", now=at(9), expect=None)
@@ -42,11 +53,15 @@ def test_review_has_every_part_of_a_major_incident_report(cli):
 
     clocks = section(review, "SLA clocks")
     # acknowledged before the re-level: keeps its Level-2 due time and verdict
-    assert ("| response | 2026-11-25T03:00:00Z | 2026-11-25T03:30:00Z | "
-            "2026-11-25T03:05:00Z | 5m | met, 25m to spare |") in clocks
+    assert (
+        "| response | 2026-11-25T03:00:00Z | 2026-11-25T03:30:00Z | "
+        "2026-11-25T03:05:00Z | 5m | met, 25m to spare |"
+    ) in clocks
     # recovery runs from when the fault began; re-levelled to Level 1: due 02:50 + 2h
-    assert ("| recovery | 2026-11-25T02:50:00Z | 2026-11-25T04:50:00Z | "
-            "2026-11-25T05:30:00Z | 2h40m | **breached**, 40m late |") in clocks
+    assert (
+        "| recovery | 2026-11-25T02:50:00Z | 2026-11-25T04:50:00Z | "
+        "2026-11-25T05:30:00Z | 2h40m | **breached**, 40m late |"
+    ) in clocks
     assert "| resolution | " in clocks and "met, " in clocks
 
     timeline = section(review, "Timeline")
@@ -59,12 +74,12 @@ def test_review_has_every_part_of_a_major_incident_report(cli):
     notifications = section(review, "Notifications")
     assert len(shown["deliveries"]) > 0
     assert notifications.count("\n| initial") + notifications.count("\n| overdue") == len(
-        shown["deliveries"])
+        shown["deliveries"]
+    )
 
     solution = section(review, "Solution and approval")
     assert "Pool size fixed in 3.2.2" in solution
-    assert "**Not yet approved** — Level 1 (Major) solutions need an incident manager's" \
-        in solution
+    assert "**Not yet approved** — Level 1 (Major) solutions need an incident manager's" in solution
 
     lessons = section(review, "Lessons learned").splitlines()
     assert lessons == [
@@ -78,8 +93,9 @@ def test_review_after_approval_and_close(cli):
     major_incident(cli)
     cli("--as", "zhang.min", "approve", "1", now=at(220))
     cli("close", "1", "--confirmed-by", "Wang Fang", now=at(230))
-    solution = section(cli("show", "1", "--format", "markdown", now=at(300)).stdout,
-                       "Solution and approval")
+    solution = section(
+        cli("show", "1", "--format", "markdown", now=at(300)).stdout, "Solution and approval"
+    )
     assert "Approved by zhang.min at 2026-11-25T06:40:00Z." in solution
     assert "Closed 2026-11-25T06:50:00Z, confirmed by Wang Fang." in solution
 
@@ -87,8 +103,10 @@ def test_review_after_approval_and_close(cli):
 def test_review_of_a_fresh_minor_incident_says_what_is_missing(cli):
     cli("open", "Search slow", "--level", "3", "--service", "search", now=T0)
     review = cli("show", "1", "--format", "markdown", now=at(20)).stdout
-    assert "| response | 2026-11-25T03:00:00Z | 2026-11-25T04:00:00Z | — | 20m so far | " \
-           "running, due in 40m |" in review
+    assert (
+        "| response | 2026-11-25T03:00:00Z | 2026-11-25T04:00:00Z | — | 20m so far | "
+        "running, due in 40m |" in review
+    )
     assert section(review, "Notifications") == "No notifications recorded."
     assert "No solution recorded yet." in section(review, "Solution and approval")
     assert "No approval required at Level 3" in section(review, "Solution and approval")
@@ -96,12 +114,22 @@ def test_review_of_a_fresh_minor_incident_says_what_is_missing(cli):
 
 
 def test_typed_text_is_shown_literally(cli):
-    cli("open", "<script>alert(1)</script> **bold** [x](http://e.x) | pipe", "--level", "3",
-        "--service", "web", "--details", "line one\n# not a heading\x1b[31m", now=T0)
+    cli(
+        "open",
+        "<script>alert(1)</script> **bold** [x](http://e.x) | pipe",
+        "--level",
+        "3",
+        "--service",
+        "web",
+        "--details",
+        "line one\n# not a heading\x1b[31m",
+        now=T0,
+    )
     review = cli("show", "1", "--format", "markdown", now=at(1)).stdout
     assert review.splitlines()[0] == (
         "# Incident 1: \\<script\\>alert(1)\\</script\\> \\*\\*bold\\*\\* "
-        "\\[x\\](http://e.x) \\| pipe")
+        "\\[x\\](http://e.x) \\| pipe"
+    )
     # rendered, this reads "# not a heading\x1b[31m": no heading, no control byte
     assert r"\# not a heading\\x1b\[31m" in review
     assert "\x1b" not in review and "<script>" not in review
@@ -109,7 +137,6 @@ def test_typed_text_is_shown_literally(cli):
 
 def test_show_format_json_is_the_json_and_an_unknown_incident_is_exit_3(cli):
     cli("open", "Search slow", "--level", "3", "--service", "search", now=T0)
-    assert cli("show", "1", "--format", "json", now=at(1)).json == cli.json("show", "1",
-                                                                              now=at(1))
+    assert cli("show", "1", "--format", "json", now=at(1)).json == cli.json("show", "1", now=at(1))
     out = cli("show", "9", "--format", "markdown", now=at(1), expect=3)
     assert "no incident 9" in out.stderr

@@ -249,4 +249,3 @@ def test_db_upgrade_command(cli):
     assert first["to"] == SCHEMA_HEAD and first["from"] is None
     again = cli.json("db", "upgrade")
     assert again["from"] == again["to"] == first["to"]
-

@@ -80,8 +80,9 @@ class Step:
 STEPS: list[Step] = []
 
 
-def step(moment: str, *args: str, expect: int = 0, policy: str | None = None,
-         stdin: bytes | None = None) -> None:
+def step(
+    moment: str, *args: str, expect: int = 0, policy: str | None = None, stdin: bytes | None = None
+) -> None:
     STEPS.append(Step(at(moment), (*args, "--json"), expect, policy, stdin))
 
 
@@ -149,14 +150,34 @@ ESC_TITLE = "Sign-in \x1b[31mred\x1b[0m banner"
 ODD_DETAILS = "shows \u202eRTL\u202c text, a DEL \x7f and a tab\there; Größe 🚀"
 
 # -- October: the previous period -------------------------------------------------------
-step("10-28 09:00", "open", "Report export slow", "--level", "3", "--service", "search",
-     "--channel", "email", "--reporter", "Li Na")                                      # 1
+step(
+    "10-28 09:00",
+    "open",
+    "Report export slow",
+    "--level",
+    "3",
+    "--service",
+    "search",
+    "--channel",
+    "email",
+    "--reporter",
+    "Li Na",
+)  # 1
 step("10-28 09:20", "--as", "li.na", "ack", "1")
 step("10-29 10:00", "resolve", "1", "--solution", "Index rebuilt")
 step("10-29 12:00", "close", "1", "--confirmed-by", "Li Na")
 
-step("10-31 17:30", "open", "Login page blank — 登录页空白", "--level", "2",
-     "--service", "web-portal", "--channel", "monitoring")                              # 2
+step(
+    "10-31 17:30",
+    "open",
+    "Login page blank — 登录页空白",
+    "--level",
+    "2",
+    "--service",
+    "web-portal",
+    "--channel",
+    "monitoring",
+)  # 2
 escalate("10-31 17:31")
 step("10-31 17:40", "ack", "2")
 step("10-31 19:00", "resolve", "2", "--solution", "CDN purge")  # no recover before it
@@ -164,28 +185,57 @@ escalate("10-31 19:01")
 step("11-01 09:00", "close", "2", "--confirmed-by", "Wang Fang")
 
 # -- 2 November: a busy night ---------------------------------------------------------------
-step("11-02 01:00", "open", "Checkout fails with 502", "--level", "1", "--service", "payments",
-     "--details", "all card payments\nsince 00:45 — 支付失败", "--channel", "hotline",
-     "--reporter", "Wang Fang", "--contact", "+8613900000000",
-     "--occurred", "2026-11-02T00:45:00Z", "--assignee", "wang.lei")                    # 3
+step(
+    "11-02 01:00",
+    "open",
+    "Checkout fails with 502",
+    "--level",
+    "1",
+    "--service",
+    "payments",
+    "--details",
+    "all card payments\nsince 00:45 — 支付失败",
+    "--channel",
+    "hotline",
+    "--reporter",
+    "Wang Fang",
+    "--contact",
+    "+8613900000000",
+    "--occurred",
+    "2026-11-02T00:45:00Z",
+    "--assignee",
+    "wang.lei",
+)  # 3
 escalate("11-02 01:01")
 step("11-02 01:05", "--as", "wang.lei", "ack", "3")
 step("11-02 01:10", "note", "3", "Rolled back 3.2.1; error rate falling")
 step("11-02 01:20", "note", "3", "Merchants told: ETA 1h ✓", "--kind", "customer-update")
 step("11-02 01:30", "transfer", "3", "--to", "liu.yang", "--reason", "needs a code fix")
-step("11-02 02:00", "open", "Password reset emails delayed", "--level", "2",
-     "--service", "accounts", "--channel", "email", "--reporter", "Ann Lee",
-     "--contact", "ann@example.org")                                                     # 4
+step(
+    "11-02 02:00",
+    "open",
+    "Password reset emails delayed",
+    "--level",
+    "2",
+    "--service",
+    "accounts",
+    "--channel",
+    "email",
+    "--reporter",
+    "Ann Lee",
+    "--contact",
+    "ann@example.org",
+)  # 4
 escalate("11-02 02:01")
 step("11-02 02:05", "relevel", "4", "--level", "1", "--reason", "all resets failing")
-step("11-02 02:15", "--as", "王芳", "note", "3", "Pool exhausted at 02:10", "--kind",
-     "progress")
+step("11-02 02:15", "--as", "王芳", "note", "3", "Pool exhausted at 02:10", "--kind", "progress")
 step("11-02 02:20", "ack", "4")  # after its Level-1 response due time (02:10)
 step("11-02 02:25", "assign", "4", "--to", "zhao.lei")
 step("11-02 02:30", "recover", "3")
 escalate("11-02 02:31")
-step("11-02 03:00", "open", "Portal shows error 500", "--level", "1",
-     "--service", "web-portal")                                                           # 5
+step(
+    "11-02 03:00", "open", "Portal shows error 500", "--level", "1", "--service", "web-portal"
+)  # 5
 step("11-02 03:00", "resolve", "3", "--solution", "Pool size fixed in 3.2.2 — 连接池")
 step("11-02 03:05", "relevel", "5", "--level", "2", "--reason", "only one region affected")
 step("11-02 03:06", "--as", "li.wei", "approve", "3", expect=4)  # not an incident manager
@@ -197,8 +247,17 @@ step("11-02 03:40", "transfer", "5", "--to", "liu.yang", "--reason", "stack trac
 step("11-02 03:41", "note", "3", "Alert on pool saturation", "--kind", "lesson")
 step("11-02 03:45", "problem", "3", "--ref", "PRB-7", "--reason", "known-defect")
 step("11-02 04:00", "open", "Search results stale", "--level", "3", "--service", "search")  # 6
-step("11-02 04:30", "transfer", "5", "--to", "wang.lei", "--team", "om",
-     "--reason", "config issue after all")
+step(
+    "11-02 04:30",
+    "transfer",
+    "5",
+    "--to",
+    "wang.lei",
+    "--team",
+    "om",
+    "--reason",
+    "config issue after all",
+)
 step("11-02 05:00", "recover", "4")  # after its recovery due time (04:00)
 escalate("11-02 05:30")
 step("11-02 06:00", "resolve", "4", "--solution", "Mail relay quota raised")
@@ -206,14 +265,38 @@ step("11-02 06:10", "--as", "zhang.min", "approve", "4")
 escalate("11-02 06:11")
 
 # -- 3 November -------------------------------------------------------------------------------
-step("11-03 08:00", "open", "Refund API timeouts", "--level", "2", "--service", "payments",
-     "--at", "2026-11-03T07:50:00Z", "--occurred", "2026-11-03T07:30:00Z")             # 7
+step(
+    "11-03 08:00",
+    "open",
+    "Refund API timeouts",
+    "--level",
+    "2",
+    "--service",
+    "payments",
+    "--at",
+    "2026-11-03T07:50:00Z",
+    "--occurred",
+    "2026-11-03T07:30:00Z",
+)  # 7
 step("11-03 08:00", "reopen", "2", "--reason", "blank again after the deploy")
 step("11-03 08:05", "ack", "7", "--at", "2026-11-03T07:55:00Z")
 step("11-03 08:40", "resolve", "7", "--solution", "Timeout raised to 5s")
 step("11-03 09:00", "close", "7", "--confirmed-by", "李雷")
-step("11-03 09:00", "open", ESC_TITLE, "--level", "2", "--service", "accounts",
-     "--details", ODD_DETAILS, "--reporter", "Zoë Ñúñez", "--contact", "zoe@example.org") # 8
+step(
+    "11-03 09:00",
+    "open",
+    ESC_TITLE,
+    "--level",
+    "2",
+    "--service",
+    "accounts",
+    "--details",
+    ODD_DETAILS,
+    "--reporter",
+    "Zoë Ñúñez",
+    "--contact",
+    "zoe@example.org",
+)  # 8
 step("11-03 09:10", "ack", "8")
 step("11-03 09:15", "note", "8", "Reproduced on 3 of 5 nodes\tstill \x1b[1minvestigating")
 escalate("11-03 09:30")
@@ -221,31 +304,55 @@ step("11-03 10:00", "resolve", "2", "--solution", "Pinned the CDN config")
 step("11-03 12:00", "close", "2", "--confirmed-by", "Wang Fang")
 
 # -- 10 November: notices through failing transports -----------------------------------------
-step("11-10 10:00", "open", "Card tokenisation down", "--level", "1", "--service", "payments",
-     "--channel", "monitoring", "--occurred", "2026-11-10T09:30:00Z")                   # 9
+step(
+    "11-10 10:00",
+    "open",
+    "Card tokenisation down",
+    "--level",
+    "1",
+    "--service",
+    "payments",
+    "--channel",
+    "monitoring",
+    "--occurred",
+    "2026-11-10T09:30:00Z",
+)  # 9
 escalate("11-10 10:01", policy="failing", expect=6)  # first attempts
 escalate("11-10 10:02", policy="failing", expect=6)  # retries after 1m: second attempts
 escalate("11-10 10:04", policy="failing", expect=6)  # after 2m more: gave up after 3
 escalate("11-10 10:20", policy="failing", expect=6)  # #9's overdue-response: first attempts
 
 # -- the rest of the month -------------------------------------------------------------------
-step("11-12 06:00", "open", "Login slow for some users", "--level", "2", "--service", "login",
-     "--channel", "monitoring", "--assignee", "wang.lei")                               # 10
+step(
+    "11-12 06:00",
+    "open",
+    "Login slow for some users",
+    "--level",
+    "2",
+    "--service",
+    "login",
+    "--channel",
+    "monitoring",
+    "--assignee",
+    "wang.lei",
+)  # 10
 step("11-12 06:10", "ack", "10")
 step("11-12 07:00", "recover", "10")
 step("11-15 12:00", "open", "Typo on FAQ page", "--level", "3", "--service", "web-portal")  # 11
 step("11-15 12:30", "ack", "11")
 step("11-15 14:00", "resolve", "11", "--solution", "Fixed the typo")
 step("11-15 15:00", "close", "11", "--confirmed-by", "Web team")
-step("11-16 00:00", "import", "-", stdin=IMPORT_NDJSON)                # 12, 13, 50, 51
-step("11-18 00:00", "open", "Accounts DB replica lag", "--level", "1",
-     "--service", "accounts")                                                             # 52
+step("11-16 00:00", "import", "-", stdin=IMPORT_NDJSON)  # 12, 13, 50, 51
+step(
+    "11-18 00:00", "open", "Accounts DB replica lag", "--level", "1", "--service", "accounts"
+)  # 52
 step("11-18 00:05", "ack", "52")
 step("11-18 01:00", "recover", "52")
 step("11-18 02:00", "resolve", "52", "--solution", "Replica rebuilt")
 step("11-18 02:30", "close", "52", "--confirmed-by", "Ops", expect=4)  # needs approval
-step("11-19 22:00", "open", "Payment webhook retries", "--level", "2",
-     "--service", "payments")                                                             # 53
+step(
+    "11-19 22:00", "open", "Payment webhook retries", "--level", "2", "--service", "payments"
+)  # 53
 escalate("11-19 23:00", policy="failing", expect=6)
 step("11-20 11:55", "open", "Homepage slow ☕", "--level", "1", "--service", "web-portal")  # 54
 
@@ -263,13 +370,13 @@ class Recording:
 RECORDINGS: list[Recording] = [
     Recording("list.json", ("list", "--json")),
     *(Recording(f"list-status-{s}.json", ("list", "--status", s, "--json")) for s in STATUSES),
-    Recording("list-all.json", ("list", *(a for s in STATUSES for a in ("--status", s)),
-                                "--json")),
+    Recording("list-all.json", ("list", *(a for s in STATUSES for a in ("--status", s)), "--json")),
     *(Recording(f"show-{i:02d}.json", ("show", str(i), "--json")) for i in INCIDENT_IDS),
-    Recording("report-2026-11-UTC.json",
-              ("report", "--month", "2026-11", "--json", "--tz", "UTC")),
-    Recording("report-2026-11-Asia_Shanghai.json",
-              ("report", "--month", "2026-11", "--json", "--tz", "Asia/Shanghai")),
+    Recording("report-2026-11-UTC.json", ("report", "--month", "2026-11", "--json", "--tz", "UTC")),
+    Recording(
+        "report-2026-11-Asia_Shanghai.json",
+        ("report", "--month", "2026-11", "--json", "--tz", "Asia/Shanghai"),
+    ),
     Recording("escalate-dry-run.json", ("escalate", "--dry-run", "--json")),
     Recording("export.ndjson", ("export",)),
     Recording("export.json", ("export", "--format", "json")),
