@@ -157,6 +157,7 @@ def build(path: Path, count: int, seed: int = 3) -> None:
             "updated_at": text(closed or ack),
             "deadline_at": None if closed else text(deadline(clocks.values())),
             "notify_at": None,
+            "notices_handled": None,
         }
         if row["problem_ref"]:
             row["problem_reason"] = "recurring"
