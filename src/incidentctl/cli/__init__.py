@@ -1,4 +1,4 @@
-"""The command line: Typer commands that parse options, call the core and render.
+"""The command line: Typer commands that parse options, call a service, hand to ``output``.
 
 ``IncidentctlGroup.main`` is the one error boundary: every exception becomes an exit
 status and one line (or one JSON object) on stderr. Nothing here imports SQLAlchemy

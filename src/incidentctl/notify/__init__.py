@@ -1,6 +1,4 @@
-"""Notifications: the delivery outbox, the messages and the transports that send them.
-
-``outbox`` records and claims deliveries in the database, ``messages`` writes what a
-notice says and to whom, ``transports`` sends one message (smtp, webhook, command,
-print) and ``escalation`` runs one pass of all that for ``escalate`` and ``watch``.
+"""Notifications: what a notice says (``messages``) and the transports that send one
+message (``transports``: smtp, webhook, command, print). The outbox's records live in
+the store (``store.repository``); one escalate pass is ``services.escalation``.
 """

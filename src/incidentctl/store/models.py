@@ -59,7 +59,7 @@ class Incident(SQLModel, table=True):
     # Earliest due time among the clocks still running: the board's order, `--overdue`.
     deadline_at: datetime | None = _time(index=True)
     # When the next notification falls due (the outbox's "what is due at T"): kept
-    # current by handling.refresh() and by each escalate pass; None: nothing to send.
+    # current by services.handling.refresh() and each escalate pass; None: nothing to send.
     notify_at: datetime | None = _time(index=True)
     # Notices taken as had elsewhere, [[notice, sequence], ...]: those already due when
     # the incident was imported with --no-past-notices. None: none.
