@@ -564,3 +564,34 @@ def test_imported_incidents_are_owed_notices_by_their_own_recipients(cli, tmp_pa
     sent = cli.json("escalate", now=LATER)["deliveries"]
     assert {d["incident"] for d in sent} == {2}
     assert (2, "initial", "sms") in {(d["incident"], d["notice"], d["channel"]) for d in sent}
+
+
+def test_a_status_that_the_milestones_contradict_is_named_with_the_derived_word(cli, tmp_path):
+    source = tmp_path / "in.ndjson"
+    line = {
+        "title": "x",
+        "service": "s",
+        "level": 2,
+        "reported_at": "2026-11-01T00:00:00Z",
+        "status": "closed",
+    }
+    source.write_text(json.dumps(line) + "\n")
+    out = cli("import", str(source), "--json", now=LATER, expect=2)
+    assert out.error["message"] == (
+        "line 1: status 'closed' does not match the milestones (they make it 'open'); "
+        "drop the field or fix the times; nothing was imported"
+    )
+
+
+def test_an_event_with_a_null_actor_is_refused(cli, tmp_path):
+    source = tmp_path / "in.ndjson"
+    line = {
+        "title": "x",
+        "service": "s",
+        "level": 2,
+        "reported_at": "2026-11-01T00:00:00Z",
+        "events": [{"kind": "opened", "at": "2026-11-01T00:00:00Z", "actor": None}],
+    }
+    source.write_text(json.dumps(line) + "\n")
+    out = cli("import", str(source), "--json", now=LATER, expect=2)
+    assert out.error["message"].startswith("line 1: events[0].actor: expected a non-empty string")

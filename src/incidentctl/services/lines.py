@@ -160,6 +160,14 @@ class ImportEvent(_Line):
     actor: Annotated[str | None, BeforeValidator(_actor)] = None
     data: dict[str, Any] = {}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_actor(cls, data: Any) -> Any:
+        # A missing actor is the importing user; a null one is refused.
+        if isinstance(data, dict) and "actor" in data and data["actor"] is None:
+            raise ValueError("actor: expected a non-empty string")
+        return data
+
     @model_validator(mode="after")
     def _facts(self, info: ValidationInfo) -> ImportEvent:
         if self.kind == EventKind.RELEVELLED:
@@ -373,7 +381,7 @@ class LineReader:
         if line.status is not None and line.status != row["status"]:
             raise Refused(
                 f"status {line.status!r} does not match the milestones (they make it "
-                f"{row['status']!r}); drop the field or fix the times"
+                f"{str(row['status'])!r}); drop the field or fix the times"
             )
         incident_id = row["id"]
         timeline = [
