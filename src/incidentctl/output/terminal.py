@@ -69,34 +69,77 @@ def clock_cell(sla: Mapping[str, Any], incident: Any, clock: str, now: datetime)
     return Text(state, style=STATE_STYLE[state])
 
 
-def incident_table(incidents: Iterable[Any], now: datetime, *, title: str | None = None):  # type: ignore[no-untyped-def]
+# The board's and list's columns: these are never cut; the title takes what is left
+# (shortened with …); the optional ones are shown as the width allows, and dropped
+# from the end of this list first.
+_ALWAYS = ("ID", "Lvl", "Status", "Next")
+_OPTIONAL = ("Service", "Assignee", "Response", "Recovery", "Resolution")
+_TITLE_MIN = 12  # cells the title keeps however narrow the terminal
+_GAP = 3  # between two columns: " │ "
+
+
+def next_deadline(incident: Any, now: datetime) -> tuple[str, ClockState | None]:
+    """The nearest running clock: ``recovery in 1h28m``, ``response 15m overdue``; ``—``
+    when none runs."""
+    running = [
+        (getattr(incident, f"{clock}_due_at"), clock)
+        for clock in ClockName
+        if getattr(incident, f"{clock}_stopped_at") is None
+    ]
+    if not running or incident.closed_at is not None:
+        return "—", None
+    due, clock = min(running)
+    state = ClockState.BREACHED if due <= now else ClockState.RUNNING
+    return f"{clock} {countdown(due, now)}", state
+
+
+def incident_table(  # type: ignore[no-untyped-def]
+    incidents: Iterable[Any], now: datetime, *, title: str | None = None, width: int = 200
+):
+    """One line per incident in ``width`` cells (see ``_ALWAYS`` and ``_OPTIONAL``)."""
+    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title, show_edge=False, pad_edge=False, header_style="bold")
-    for name in (
-        "ID",
-        "Lvl",
-        "Status",
-        "Service",
-        "Assignee",
-        "Title",
-        "Response",
-        "Recovery",
-        "Resolution",
-    ):
-        table.add_column(name, no_wrap=name not in ("Title",), overflow="fold")
+    rows = []
     for incident in incidents:
         sla = sla_of(incident, now)
-        table.add_row(
-            str(incident.id),
-            str(incident.level),
-            incident.status,
-            Text(literal(incident.service)),
-            Text(literal(incident.assignee or "—")),
-            Text(literal(incident.title)),
-            *(clock_cell(sla, incident, clock, now) for clock in ClockName),
+        upcoming, state = next_deadline(incident, now)
+        rows.append(
+            {
+                "ID": Text(str(incident.id)),
+                "Lvl": Text(str(incident.level)),
+                "Status": Text(str(incident.status)),
+                "Next": Text(upcoming, style=STATE_STYLE[state] if state else ""),
+                "Service": Text(literal(incident.service)),
+                "Assignee": Text(literal(incident.assignee or "—")),
+                "Title": Text(literal(incident.title)),
+                **{
+                    clock.capitalize(): clock_cell(sla, incident, clock, now) for clock in ClockName
+                },
+            }
         )
+
+    def natural(name: str) -> int:
+        return max([cell_len(name), *(cell_len(row[name].plain) for row in rows)])
+
+    used = sum(natural(name) for name in _ALWAYS) + _GAP * len(_ALWAYS)
+    shown = list(_ALWAYS)
+    for name in _OPTIONAL:
+        need = natural(name) + _GAP
+        if used + need + _TITLE_MIN <= width:
+            shown.append(name)
+            used += need
+    title_width = max(_TITLE_MIN, min(natural("Title"), width - used))
+    order = [name for name in (*_ALWAYS, "Title", *_OPTIONAL) if name in shown or name == "Title"]
+    table = Table(title=title, show_edge=False, pad_edge=False, header_style="bold")
+    for name in order:
+        if name == "Title":
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=title_width)
+        else:
+            table.add_column(name, no_wrap=True, min_width=natural(name))
+    for row in rows:
+        table.add_row(*(row[name] for name in order))
     return table
 
 
@@ -106,7 +149,7 @@ def print_incidents(incidents: Iterable[Any], now: datetime, *, title: str | Non
     if not rows:
         out.print("No incidents.")
         return 0
-    out.print(incident_table(rows, now, title=title))
+    out.print(incident_table(rows, now, title=title, width=out.width))
     return len(rows)
 
 

@@ -1,0 +1,46 @@
+"""The board and ``list`` fit the terminal: one line per incident at every width of 60
+columns or more; the id, level, status and nearest deadline are never cut, the title
+is shortened with …, and the other columns go as the width shrinks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rich.cells import cell_len
+
+NOW = "2026-11-25T03:00:00Z"
+TITLE = "Checkout fails with 502 for every card payment in the north region"
+ROW = re.compile(r"^(\d+) +│ +(\d) +│ +(\w+) +│ +(\S.*?) +│ +(.*?)(?: +│|$)")
+
+
+@pytest.fixture
+def fourteen(cli):
+    for n in range(1, 15):
+        cli(
+            "open", f"{TITLE} {n}", "--level", str(1 + n % 3), "--service",
+            "payments-gateway-eu", "--assignee", f"engineer.number.{n}", now=NOW,
+        )  # fmt: skip
+    return cli
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+@pytest.mark.parametrize("command", [("board",), ("list",)])
+def test_every_incident_is_one_whole_line(fourteen, width, command):
+    out = fourteen(*command, now="2026-11-25T03:20:00Z", env={"COLUMNS": str(width)})
+    lines = out.stdout.splitlines()
+    assert all(cell_len(line.rstrip()) <= width for line in lines), out.stdout
+    rows = [ROW.match(line) for line in lines if re.match(r"^\d+ ", line)]
+    assert len(rows) == 14 and all(rows), out.stdout  # one line each, nothing wrapped
+    assert sorted(int(row[1]) for row in rows) == list(range(1, 15))  # every id whole
+    for row in rows:
+        assert row[3] == "open"
+        assert re.fullmatch(r"(response|recovery|resolution) (in \w+|\w+ overdue)", row[4])
+    header = lines[1] if "Open incidents" in lines[0] else lines[0]
+    if width < 100:
+        assert all("…" in line for line in lines if re.match(r"^\d+ ", line))
+    if width >= 160:
+        for name in ("Service", "Assignee", "Response", "Recovery", "Resolution"):
+            assert name in header
+    if width == 60:
+        assert "Assignee" not in header and "Resolution" not in header
