@@ -44,3 +44,23 @@ def test_every_incident_is_one_whole_line(fourteen, width, command):
             assert name in header
     if width == 60:
         assert "Assignee" not in header and "Resolution" not in header
+
+
+def test_the_reports_breaches_keep_every_id_whole_at_80_columns(fourteen):
+    out = fourteen(
+        "report", "--month", "2026-11", "--tz", "UTC", now="2026-11-26T03:00:00Z",
+        env={"COLUMNS": "80"},
+    )  # fmt: skip
+    lines = out.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Breaches ("))
+    rows = []
+    for line in lines[start + 3 :]:
+        if not re.match(r"^\d", line):
+            break
+        rows.append(line)
+    assert all(cell_len(line.rstrip()) <= 80 for line in lines), out.stdout
+    ids = [int(line.split("│")[0]) for line in rows]
+    # 28 breaches (a response and a recovery clock each), the first 20 listed: one line
+    # a breach, each id whole (the two-digit ones were cut to one digit)
+    assert len(rows) == 20 and lines[start + 3 + 20].startswith("… and 8 more"), out.stdout
+    assert sorted(set(ids)) == list(range(1, 11)), out.stdout

@@ -106,6 +106,10 @@ def previous_line(document: Mapping[str, Any]) -> str:
     )
 
 
+# The listed sections' columns that are never cut (the rest go as the width demands).
+_WHOLE = ("ID", "Level", "Clock", "Late by", "Problem", "Reason", "From", "To", "Times", "Count")
+
+
 def _list_rows(
     document: Mapping[str, Any], period: Period
 ) -> dict[str, tuple[list[str], list[list[str]]]]:
@@ -221,7 +225,7 @@ def print_table(
     from rich.table import Table
     from rich.text import Text
 
-    from incidentctl.output.terminal import console
+    from incidentctl.output.terminal import console, fitted_table
 
     out = (
         console()
@@ -300,17 +304,17 @@ def print_table(
         if not rows:
             out.print(Text(f"{title}: none", style="bold"))
             continue
-        table = Table(
+        # One line a row in the terminal's width: the ids, levels and verdicts whole,
+        # the title shortened, the other columns while they fit.
+        listed = [dict(zip(headers, map(Text, map(literal, row)), strict=True)) for row in rows]
+        table = fitted_table(
+            listed[:LIST_LIMIT],
+            order=tuple(headers),
+            always=tuple(h for h in headers if h in _WHOLE),
+            optional=tuple(h for h in headers if h not in _WHOLE and h != "Title"),
+            width=out.width,
             title=f"{title} ({len(rows)})",
-            title_justify="left",
-            show_edge=False,
-            pad_edge=False,
-            header_style="bold",
         )
-        for name in headers:
-            table.add_column(name, overflow="fold", no_wrap=name != "Title")
-        for row in rows[:LIST_LIMIT]:
-            table.add_row(*(Text(literal(cell)) for cell in row))
         out.print(table)
         if len(rows) > LIST_LIMIT:
             out.print(f"… and {len(rows) - LIST_LIMIT} more (all of them with --format json)")

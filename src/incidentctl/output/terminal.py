@@ -78,6 +78,47 @@ _TITLE_MIN = 12  # cells the title keeps however narrow the terminal
 _GAP = 3  # between two columns: " │ "
 
 
+def fitted_table(  # type: ignore[no-untyped-def]
+    rows: list[dict[str, Any]],
+    *,
+    order: tuple[str, ...],
+    always: tuple[str, ...],
+    optional: tuple[str, ...],
+    width: int,
+    title: str | None = None,
+    flexible: str = "Title",
+):
+    """A table of one line per row in ``width`` cells: the ``always`` columns whole, the
+    ``optional`` ones while they fit (the last dropped first), and the ``flexible`` one
+    (the title) in what is left, shortened with ….  Cells are Rich ``Text``."""
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    def natural(name: str) -> int:
+        return max([cell_len(name), *(cell_len(row[name].plain) for row in rows)])
+
+    used = sum(natural(name) + _GAP for name in always)
+    shown = {*always, flexible}
+    for name in optional:
+        need = natural(name) + _GAP
+        if used + need + _TITLE_MIN <= width:
+            shown.add(name)
+            used += need
+    table = Table(
+        title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold"
+    )
+    columns = [name for name in order if name in shown]
+    for name in columns:
+        if name == flexible:
+            room = max(_TITLE_MIN, min(natural(name), width - used))
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=room)
+        else:
+            table.add_column(name, no_wrap=True, min_width=natural(name))
+    for row in rows:
+        table.add_row(*(row[name] for name in columns))
+    return table
+
+
 def next_deadline(incident: Any, now: datetime) -> tuple[str, ClockState | None]:
     """The nearest running clock: ``recovery in 1h28m``, ``response 15m overdue``; ``—``
     when none runs."""
@@ -97,8 +138,6 @@ def incident_table(  # type: ignore[no-untyped-def]
     incidents: Iterable[Any], now: datetime, *, title: str | None = None, width: int = 200
 ):
     """One line per incident in ``width`` cells (see ``_ALWAYS`` and ``_OPTIONAL``)."""
-    from rich.cells import cell_len
-    from rich.table import Table
     from rich.text import Text
 
     rows = []
@@ -120,27 +159,14 @@ def incident_table(  # type: ignore[no-untyped-def]
             }
         )
 
-    def natural(name: str) -> int:
-        return max([cell_len(name), *(cell_len(row[name].plain) for row in rows)])
-
-    used = sum(natural(name) for name in _ALWAYS) + _GAP * len(_ALWAYS)
-    shown = list(_ALWAYS)
-    for name in _OPTIONAL:
-        need = natural(name) + _GAP
-        if used + need + _TITLE_MIN <= width:
-            shown.append(name)
-            used += need
-    title_width = max(_TITLE_MIN, min(natural("Title"), width - used))
-    order = [name for name in (*_ALWAYS, "Title", *_OPTIONAL) if name in shown or name == "Title"]
-    table = Table(title=title, show_edge=False, pad_edge=False, header_style="bold")
-    for name in order:
-        if name == "Title":
-            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=title_width)
-        else:
-            table.add_column(name, no_wrap=True, min_width=natural(name))
-    for row in rows:
-        table.add_row(*(row[name] for name in order))
-    return table
+    return fitted_table(
+        rows,
+        order=(*_ALWAYS, "Title", *_OPTIONAL),
+        always=_ALWAYS,
+        optional=_OPTIONAL,
+        width=width,
+        title=title,
+    )
 
 
 def print_incidents(incidents: Iterable[Any], now: datetime, *, title: str | None = None) -> int:
