@@ -217,6 +217,7 @@ def assign(
     ctx: typer.Context,
     incident_id: IdArgument,
     to: Annotated[str, typer.Option("--to", help="The new owner.", show_default=False)],
+    at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Change an incident's owner.
@@ -228,7 +229,7 @@ def assign(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.assign(rt, incident_id, to=to)
+    incident = handling.assign(rt, incident_id, to=to, at=parse_when(rt, at))
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} assigned.")
 
 
@@ -238,6 +239,7 @@ def note(
     incident_id: IdArgument,
     text: Annotated[str, typer.Argument(help="The note.", show_default=False)],
     kind: Annotated[NoteKind, typer.Option(help="What kind of note.")] = NoteKind.PROGRESS,
+    at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record progress, a customer update, or a lesson learned.
@@ -249,7 +251,7 @@ def note(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.add_note(rt, incident_id, text=text, kind=kind.value)
+    incident = handling.add_note(rt, incident_id, text=text, kind=kind.value, at=parse_when(rt, at))
     emit_incident(
         rt, incident, as_json=as_json, headline=f"Noted on incident {incident.id} ({kind.value})."
     )
@@ -262,6 +264,7 @@ def transfer(
     to: Annotated[str, typer.Option("--to", help="Who takes it over.", show_default=False)],
     reason: ReasonOption,
     team: Annotated[Team, typer.Option(help="Their team.")] = Team.DEV,
+    at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Hand an incident over (to developers by default).
@@ -273,7 +276,9 @@ def transfer(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.transfer(rt, incident_id, to=to, team=team.value, reason=reason)
+    incident = handling.transfer(
+        rt, incident_id, to=to, team=team.value, reason=reason, at=parse_when(rt, at)
+    )
     emit_incident(
         rt,
         incident,
@@ -288,6 +293,7 @@ def relevel(
     incident_id: IdArgument,
     level: Annotated[int, typer.Option("--level", "-l", help="The new level.", show_default=False)],
     reason: ReasonOption,
+    at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Change an incident's level; running clocks take the new level's targets.
@@ -299,7 +305,7 @@ def relevel(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.relevel(rt, incident_id, level=level, reason=reason)
+    incident = handling.relevel(rt, incident_id, level=level, reason=reason, at=parse_when(rt, at))
     emit_incident(
         rt, incident, as_json=as_json, headline=f"Incident {incident.id} is now Level {level}."
     )
@@ -346,7 +352,9 @@ def resolve(
 
 
 @app.command("approve")
-def approve(ctx: typer.Context, incident_id: IdArgument, as_json: JsonOption = False) -> None:
+def approve(
+    ctx: typer.Context, incident_id: IdArgument, at: AtOption = None, as_json: JsonOption = False
+) -> None:
     """Approve the solution of a major incident (incident managers only).
 
     Example:
@@ -356,7 +364,7 @@ def approve(ctx: typer.Context, incident_id: IdArgument, as_json: JsonOption = F
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.approve(rt, incident_id)
+    incident = handling.approve(rt, incident_id, at=parse_when(rt, at))
     emit_incident(
         rt,
         incident,
@@ -375,6 +383,7 @@ def close(
             "--confirmed-by", help="The reporter who confirmed the resolution.", show_default=False
         ),
     ],
+    at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Close a resolved incident once the reporter has confirmed the resolution.
@@ -386,13 +395,17 @@ def close(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.close(rt, incident_id, confirmed_by=confirmed_by)
+    incident = handling.close(rt, incident_id, confirmed_by=confirmed_by, at=parse_when(rt, at))
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} closed.")
 
 
 @app.command("reopen")
 def reopen(
-    ctx: typer.Context, incident_id: IdArgument, reason: ReasonOption, as_json: JsonOption = False
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    reason: ReasonOption,
+    at: AtOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Put a resolved or closed incident back to work.
 
@@ -403,7 +416,7 @@ def reopen(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.reopen(rt, incident_id, reason=reason)
+    incident = handling.reopen(rt, incident_id, reason=reason, at=parse_when(rt, at))
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} reopened.")
 
 
@@ -418,6 +431,7 @@ def problem(
         ProblemReason,
         typer.Option("--reason", help="Why it goes to problem management.", show_default=False),
     ],
+    at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Transfer an incident to problem management.
@@ -429,7 +443,9 @@ def problem(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.problem(rt, incident_id, ref=ref, reason=reason.value)
+    incident = handling.problem(
+        rt, incident_id, ref=ref, reason=reason.value, at=parse_when(rt, at)
+    )
     emit_incident(
         rt,
         incident,

@@ -56,6 +56,17 @@ def _check_time(rt: Runtime, at: datetime | None, incident: Incident | None = No
     return at
 
 
+def _after_solution(rt: Runtime, at: datetime | None, incident: Incident) -> datetime:
+    """The time of a step that follows the solution (approve, close, reopen)."""
+    when = _check_time(rt, at, incident)
+    if incident.resolved_at and when < incident.resolved_at:
+        raise InvalidInput(
+            f"{to_rfc3339(when)} is before the solution was provided "
+            f"({to_rfc3339(incident.resolved_at)})"
+        )
+    return when
+
+
 def _text(value: str, what: str) -> str:
     value = value.strip()
     if not value:
@@ -176,33 +187,46 @@ def acknowledge(rt: Runtime, incident_id: int, *, at: datetime | None = None) ->
         return incident
 
 
-def assign(rt: Runtime, incident_id: int, *, to: str) -> Incident:
+def assign(rt: Runtime, incident_id: int, *, to: str, at: datetime | None = None) -> Incident:
     to = _text(to, "the new owner")
     with rt.db.write() as session:
         incident = _load(session, incident_id)
         lifecycle.check_active(incident, "assign")
         previous = incident.assignee
         incident.assignee = to
-        _append(session, rt, incident, EventKind.ASSIGNED, rt.now, to=to, previous=previous)
+        when = _check_time(rt, at, incident)
+        _append(session, rt, incident, EventKind.ASSIGNED, when, to=to, previous=previous)
         refresh(session, rt, incident)
         return incident
 
 
 def add_note(
-    rt: Runtime, incident_id: int, *, text: str, kind: str = NoteKind.PROGRESS
+    rt: Runtime,
+    incident_id: int,
+    *,
+    text: str,
+    kind: str = NoteKind.PROGRESS,
+    at: datetime | None = None,
 ) -> Incident:
     text = _text(text, "the note")
     if kind not in set(NoteKind):
         raise InvalidInput(f"unknown note kind {kind!r}: use {', '.join(NoteKind)}")
     with rt.db.write() as session:
         incident = _load(session, incident_id)
-        _append(session, rt, incident, EventKind.NOTE, rt.now, kind=kind, text=text)
+        when = _check_time(rt, at, incident)
+        _append(session, rt, incident, EventKind.NOTE, when, kind=kind, text=text)
         incident.updated_at = rt.now
         return incident
 
 
 def transfer(
-    rt: Runtime, incident_id: int, *, to: str, team: str = Team.DEV, reason: str
+    rt: Runtime,
+    incident_id: int,
+    *,
+    to: str,
+    team: str = Team.DEV,
+    reason: str,
+    at: datetime | None = None,
 ) -> Incident:
     to = _text(to, "the new owner")
     reason = _text(reason, "the reason")
@@ -211,14 +235,15 @@ def transfer(
     with rt.db.write() as session:
         incident = _load(session, incident_id)
         lifecycle.check_transfer(incident, to, team)
+        when = _check_time(rt, at, incident)
         if team == Team.DEV and incident.transferred_at is None:
-            incident.transferred_at = rt.now
+            incident.transferred_at = when
         _append(
             session,
             rt,
             incident,
             EventKind.TRANSFERRED,
-            rt.now,
+            when,
             to=to,
             team=team,
             reason=reason,
@@ -230,18 +255,21 @@ def transfer(
         return incident
 
 
-def relevel(rt: Runtime, incident_id: int, *, level: int, reason: str) -> Incident:
+def relevel(
+    rt: Runtime, incident_id: int, *, level: int, reason: str, at: datetime | None = None
+) -> Incident:
     reason = _text(reason, "the reason")
     rt.policy.level(level)
     with rt.db.write() as session:
         incident = _load(session, incident_id)
         lifecycle.check_relevel(incident, level)
+        when = _check_time(rt, at, incident)
         _append(
             session,
             rt,
             incident,
             EventKind.RELEVELLED,
-            rt.now,
+            when,
             to=level,
             previous=incident.level,
             reason=reason,
@@ -285,7 +313,7 @@ def resolve(
         return incident
 
 
-def approve(rt: Runtime, incident_id: int) -> Incident:
+def approve(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
     with rt.db.write() as session:
         incident = _load(session, incident_id)
         lifecycle.check_approve(
@@ -294,34 +322,44 @@ def approve(rt: Runtime, incident_id: int) -> Incident:
             managers=rt.policy.roles.incident_managers,
             required=rt.policy.level(incident.level).approval,
         )
-        incident.approved_at, incident.approved_by = rt.now, rt.actor
-        _append(session, rt, incident, EventKind.APPROVED, rt.now)
+        when = _after_solution(rt, at, incident)
+        incident.approved_at, incident.approved_by = when, rt.actor
+        _append(session, rt, incident, EventKind.APPROVED, when)
         refresh(session, rt, incident)
         return incident
 
 
-def close(rt: Runtime, incident_id: int, *, confirmed_by: str) -> Incident:
+def close(
+    rt: Runtime, incident_id: int, *, confirmed_by: str, at: datetime | None = None
+) -> Incident:
     confirmed_by = _text(confirmed_by, "--confirmed-by")
     with rt.db.write() as session:
         incident = _load(session, incident_id)
         lifecycle.check_close(incident, approval_required=rt.policy.level(incident.level).approval)
-        incident.closed_at, incident.confirmed_by = rt.now, confirmed_by
-        _append(session, rt, incident, EventKind.CLOSED, rt.now, confirmed_by=confirmed_by)
+        when = _after_solution(rt, at, incident)
+        if incident.approved_at and when < incident.approved_at:
+            raise InvalidInput(
+                f"{to_rfc3339(when)} is before the solution was approved "
+                f"({to_rfc3339(incident.approved_at)})"
+            )
+        incident.closed_at, incident.confirmed_by = when, confirmed_by
+        _append(session, rt, incident, EventKind.CLOSED, when, confirmed_by=confirmed_by)
         refresh(session, rt, incident)
         return incident
 
 
-def reopen(rt: Runtime, incident_id: int, *, reason: str) -> Incident:
+def reopen(rt: Runtime, incident_id: int, *, reason: str, at: datetime | None = None) -> Incident:
     reason = _text(reason, "the reason")
     with rt.db.write() as session:
         incident = _load(session, incident_id)
         lifecycle.check_reopen(incident)
+        when = _after_solution(rt, at, incident)
         _append(
             session,
             rt,
             incident,
             EventKind.REOPENED,
-            rt.now,
+            when,
             reason=reason,
             solution=incident.solution,
             previous_status=incident.status,
@@ -334,7 +372,9 @@ def reopen(rt: Runtime, incident_id: int, *, reason: str) -> Incident:
         return incident
 
 
-def problem(rt: Runtime, incident_id: int, *, ref: str, reason: str) -> Incident:
+def problem(
+    rt: Runtime, incident_id: int, *, ref: str, reason: str, at: datetime | None = None
+) -> Incident:
     ref = _text(ref, "--ref")
     if reason not in set(ProblemReason):
         raise InvalidInput(f"unknown problem reason {reason!r}: use {', '.join(ProblemReason)}")
@@ -342,7 +382,8 @@ def problem(rt: Runtime, incident_id: int, *, ref: str, reason: str) -> Incident
         incident = _load(session, incident_id)
         lifecycle.check_problem(incident)
         incident.problem_ref, incident.problem_reason = ref, reason
-        _append(session, rt, incident, EventKind.PROBLEM, rt.now, ref=ref, reason=reason)
+        when = _check_time(rt, at, incident)
+        _append(session, rt, incident, EventKind.PROBLEM, when, ref=ref, reason=reason)
         incident.updated_at = rt.now
         return incident
 
