@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 T0 = "2026-11-25T03:00:00Z"
-LATER = "2026-11-25T04:00:00Z"
+LATER = "2026-11-25T04:00:00Z"  # (show reads as of this)
 
 
 def timeline(cli, incident_id: int) -> dict[str, str]:
@@ -57,9 +57,19 @@ def test_a_step_before_the_solution_or_in_the_future_is_refused_and_changes_noth
     before = cli.snapshot()
     early = cli("--as", "zhang.min", "approve", "1", "--at", "03:20", now=LATER, expect=2)
     assert "is before the solution was provided (2026-11-25T03:30:00Z)" in early.stderr
-    future = cli("note", "1", "later", "--at", "05:00", now=LATER, expect=2)
+    future = cli("note", "1", "later", "--at", "today 05:00", now=LATER, expect=2)
     assert "is in the future" in future.stderr
     cli("--as", "zhang.min", "approve", "1", "--at", "03:40", now=LATER)
     late = cli("close", "1", "--confirmed-by", "W", "--at", "03:35", now=LATER, expect=2)
     assert "is before the solution was approved (2026-11-25T03:40:00Z)" in late.stderr
     assert cli.snapshot()[0]["events"][:-1] == before[0]["events"]  # only the approval
+
+
+def test_just_after_midnight_a_clock_time_means_last_night(cli):
+    cli("open", "Checkout fails", "--level", "2", "--service", "payments",
+        now="2026-11-24T23:50:00Z")  # fmt: skip
+    shown = cli.json("ack", "1", "--at", "23:55", now="2026-11-25T00:10:00Z")
+    assert shown["acknowledged_at"] == "2026-11-24T23:55:00Z"
+    noted = cli("note", "1", "called back", "--at", "5 min ago", now="2026-11-25T00:10:00Z")
+    assert noted.exit_code == 0
+    assert timeline(cli, 1)["note"] == "2026-11-25T00:05:00Z"

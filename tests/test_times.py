@@ -226,8 +226,36 @@ def test_parse_time_now() -> None:
 
 
 def test_parse_time_refuses_bad_relative_duration() -> None:
-    with pytest.raises(InvalidInput, match="invalid duration '10 min'"):
-        parse_time("10 min ago", now=NOW, tz=BERLIN)
+    # ("10 min ago" was refused here; people say it, so it is now accepted: below)
+    with pytest.raises(InvalidInput, match="invalid duration '10 parsecs'"):
+        parse_time("10 parsecs ago", now=NOW, tz=BERLIN)
+
+
+@pytest.mark.parametrize(
+    ("text", "ago"),
+    [
+        ("10 min ago", timedelta(minutes=10)),
+        ("15 mins ago", timedelta(minutes=15)),
+        ("2 hours ago", timedelta(hours=2)),
+        ("1 hour 30 minutes ago", timedelta(hours=1, minutes=30)),
+        ("3 days ago", timedelta(days=3)),
+        ("90 seconds ago", timedelta(seconds=90)),
+    ],
+)
+def test_parse_time_relative_as_people_say_it(text: str, ago: timedelta) -> None:
+    assert parse_time(text, now=NOW, tz=BERLIN) == NOW - ago
+
+
+def test_a_clock_time_is_its_most_recent_moment() -> None:
+    just_after_midnight = utc(2026, 11, 25, 0, 10)
+    # at 00:10, 23:55 is last night's (it was refused as "in the future")
+    assert parse_time("23:55", now=just_after_midnight, tz=UTC) == utc(2026, 11, 24, 23, 55)
+    assert parse_time("00:05", now=just_after_midnight, tz=UTC) == utc(2026, 11, 25, 0, 5)
+    assert parse_time("yesterday 23:55", now=just_after_midnight, tz=UTC) == utc(
+        2026, 11, 24, 23, 55
+    )
+    assert parse_time("yesterday 00:05", now=just_after_midnight, tz=UTC) == utc(2026, 11, 24, 0, 5)
+    assert parse_time("Today 00:05", now=just_after_midnight, tz=UTC) == utc(2026, 11, 25, 0, 5)
 
 
 @pytest.mark.parametrize("text", ["03/04/2026", "3.4.2026", "04-03-2026", "03/04/26 10:00"])

@@ -11,8 +11,11 @@ Accepted command-line times (``parse_time``):
 - the same without an offset: local wall-clock time in ``tz`` (default: the zone
   named by the ``TZ`` environment variable, else the system zone), e.g.
   ``2026-11-25 11:00`` or ``2026-11-25T11:00:00``;
-- ``HH:MM`` or ``HH:MM:SS``: that time today, "today" being the local date of ``now``;
-- ``15m ago``, ``1h30m ago``, ``2d ago``: ``now`` minus a duration;
+- ``HH:MM`` or ``HH:MM:SS``: the most recent such moment, local time: today's, or
+  yesterday's when today's is still to come (at 00:10, ``23:55`` is last night's);
+  ``yesterday 23:55`` and ``today 09:00`` say the day;
+- ``15m ago``, ``1h30m ago``, ``2d ago``, and as people say them, ``15 min ago``,
+  ``2 hours ago``, ``1 hour 30 minutes ago``: ``now`` minus a duration;
 - ``now``.
 
 Refused, with a sentence saying why: a date alone (``2026-11-25``: say which time of
@@ -52,7 +55,14 @@ _ISO_RE = re.compile(
     r"\s*(?P<offset>[Zz]|[+-]\d{2}:?\d{2})?"
 )
 _DATE_ONLY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CLOCK_RE = re.compile(r"(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?")
+_CLOCK_RE = re.compile(
+    r"(?:(?P<day>today|yesterday)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?",
+    re.IGNORECASE,
+)
+# A duration as people say it: "15 min", "2 hours", "1 hour 30 minutes".
+_SPOKEN_PART = re.compile(
+    r"\s*(\d+)\s*(d|days?|h|hrs?|hours?|m|mins?|minutes?|s|secs?|seconds?)\b", re.IGNORECASE
+)
 _AGO_RE = re.compile(r"(?P<duration>.+?)\s+ago", re.IGNORECASE)
 # Numeric dates whose first field is not a 4-digit year: 03/04/2026, 3.4.2026, 04-03-26 ...
 _NOT_YEAR_FIRST_RE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b.*")
@@ -62,7 +72,8 @@ _OTHER_YEAR_FIRST_RE = re.compile(r"\d{4}[./]\d{1,2}[./]\d{1,2}\b.*")
 _RFC3339_FORMS = "e.g. 2026-11-25T03:00:00Z or 2026-11-25T11:00:00+08:00"
 _ACCEPTED = (
     "use YYYY-MM-DD HH:MM (local time), an RFC 3339 time with offset such as "
-    "2026-11-25T03:00:00Z, HH:MM (today), or a relative time such as '15m ago'"
+    "2026-11-25T03:00:00Z, HH:MM (the most recent), 'yesterday 23:55', or a relative "
+    "time such as '15m ago' or '2 hours ago'"
 )
 
 
@@ -168,7 +179,8 @@ def local_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
 def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetime:
     """Parse a time typed on the command line; returns an aware datetime in UTC.
 
-    ``now`` anchors ``HH:MM`` (today, in the local zone) and ``... ago``. ``tz`` is
+    ``now`` anchors ``HH:MM`` (its most recent moment, in the local zone) and
+    ``... ago``. ``tz`` is
     the zone for times written without an offset (default: ``local_zone()``).
     Raises ``InvalidInput`` with a sentence the user can act on.
     """
@@ -184,7 +196,7 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetim
     ago = _AGO_RE.fullmatch(text)
     if ago is not None:
         try:
-            return now - parse_duration(ago["duration"])
+            return now - parse_duration(_compact(ago["duration"]))
         except ValueError as exc:
             raise InvalidInput(f"invalid relative time '{raw}': {exc}") from None
         except OverflowError:
@@ -208,7 +220,13 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetim
             raise InvalidInput(f"invalid time '{raw}': {exc}") from None
         zone = tz if tz is not None else local_zone()
         today: date = now.astimezone(zone).date()
-        return _localize(datetime.combine(today, wall), zone, raw)
+        day = (clock["day"] or "").lower()
+        if day == "yesterday":
+            return _localize(datetime.combine(today - timedelta(days=1), wall), zone, raw)
+        moment = _localize(datetime.combine(today, wall), zone, raw)
+        if moment > now and not day:  # the most recent such moment: last night's
+            moment = _localize(datetime.combine(today - timedelta(days=1), wall), zone, raw)
+        return moment
 
     if _DATE_ONLY_RE.fullmatch(text):
         raise InvalidInput(
@@ -226,6 +244,14 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetim
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _compact(spoken: str) -> str:
+    """``1 hour 30 min`` → ``1h30m``; anything else is left for ``parse_duration``."""
+    parts = _SPOKEN_PART.findall(spoken)
+    if not parts or _SPOKEN_PART.sub("", spoken).strip():
+        return spoken.strip()
+    return "".join(f"{number}{unit[0].lower()}" for number, unit in parts)
 
 
 def _from_iso_match(match: re.Match[str]) -> datetime:

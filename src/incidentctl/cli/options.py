@@ -31,7 +31,7 @@ AtOption = Annotated[
     typer.Option(
         "--at",
         help="When it happened, if earlier than now: 2026-11-25T03:10:00Z, "
-        "'2026-11-25 03:10', 03:10 (today), '15m ago'.",
+        "'2026-11-25 03:10', 03:10 (the most recent), 'yesterday 23:55', '15 min ago'.",
         show_default=False,
     ),
 ]
