@@ -178,3 +178,21 @@ def test_the_readme_demo_shows_the_board_and_sends_the_due_notices(tmp_path):
         timeout=60,
     )
     assert {i["id"] for i in json.loads(listed.stdout)} == {1, 2, 3, 4}
+
+
+def test_the_demo_leaves_its_database_whole_in_its_file(tmp_path):
+    """The process ends without the interpreter's teardown: the demo's steps share one
+    database, closed (and its write-ahead log checkpointed) before that."""
+    import sqlite3
+
+    db = tmp_path / "demo.db"
+    env = {**os.environ, "INCIDENTCTL_NOW": "2026-11-25T03:00:00Z", "NO_COLOR": "1"}
+    env["INCIDENTCTL_CONFIG_DIR"] = str(tmp_path / "no-config")
+    proc = subprocess.run(
+        [*incidentctl_executable(), "--db", str(db), "demo"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "demo.db-wal").exists()
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        assert conn.execute("SELECT count(*) FROM incidents").fetchone() == (5,)

@@ -33,6 +33,7 @@ def demo(ctx: typer.Context) -> None:
         rt.db_option = os.path.join(folder, "incidents.db")
     out = terminal.console()
     out.print(f"Demo database: {rt.db_url.removeprefix('sqlite:///')}", style="bold")
+    rt.db  # noqa: B018 - one database for every step (each ``rt.at`` shares it), closed at the end
     demo_data.seed(rt)
     out.print()
     terminal.print_incidents(board(rt), rt.now, title="The board: nearest deadline first")

@@ -4,7 +4,7 @@ recover, resolve, approve, close, reopen, problem."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,6 +23,8 @@ from incidentctl.cli.options import (
     chosen_format,
     emit_incident,
     format_option,
+    note_unknown_person,
+    note_unlisted_service,
     parse_when,
     runtime,
 )
@@ -81,26 +83,7 @@ def open_(
         assignee=assignee,
     )
     emit_incident(rt, incident, as_json=as_json, headline=f"Opened incident {incident.id}.")
-    _note_unlisted_service(rt, service)
-
-
-def _note_unlisted_service(rt: Any, service: str) -> None:
-    """A service the policy does not list is allowed (the default owner takes it), but
-    is often a typo: say where its notices go, and what was perhaps meant."""
-    import difflib
-
-    from incidentctl.text import literal
-
-    services = rt.policy.services
-    if service in services:
-        return
-    listed = [name for name in services if name != "default"]
-    close = difflib.get_close_matches(service, listed, n=1)
-    hint = f" Did you mean '{literal(close[0])}'?" if close else ""
-    sys.stderr.write(
-        f"Note: service '{literal(service)}' is not in the policy; its notices go to the "
-        f"default owner, {literal(rt.policy.owner_of(service))}.{hint}\n"
-    )
+    note_unlisted_service(rt, service)
 
 
 @app.command("list")
@@ -150,6 +133,9 @@ def list_(
         from incidentctl.output.documents import stream_documents
 
         output.write_documents(fmt, stream_documents(incidents, rt.now))
+    if service is not None and service not in rt.policy.services:
+        # what was listed was empty, or the service is new: say why it may be empty
+        note_unlisted_service(rt, service)
 
 
 @app.command("show")
@@ -230,6 +216,7 @@ def assign(
 
     rt = runtime(ctx)
     incident = handling.assign(rt, incident_id, to=to, at=parse_when(rt, at))
+    note_unknown_person(rt, to, what="the new owner")
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} assigned.")
 
 
@@ -279,6 +266,7 @@ def transfer(
     incident = handling.transfer(
         rt, incident_id, to=to, team=team.value, reason=reason, at=parse_when(rt, at)
     )
+    note_unknown_person(rt, to, what="the new owner")
     emit_incident(
         rt,
         incident,

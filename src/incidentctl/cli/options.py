@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -68,7 +69,55 @@ def emit_incident(rt: Runtime, incident: Any, *, as_json: bool, headline: str) -
     """What every lifecycle command prints: the incident as JSON, or a short summary."""
     from incidentctl.output import documents, terminal
 
+    if rt.actor_option is not None:  # --as: a typo would record a stranger's action
+        note_unknown_person(rt, rt.actor_option, what="--as")
     if as_json:
         documents.write_json(documents.incident_document(incident, rt.now))
     else:
         terminal.print_incident(incident, rt.now, headline=headline)
+
+
+def did_you_mean(name: str, known: Any) -> str:
+    """`` Did you mean 'payments'?`` when a known name is close to ``name``."""
+    import difflib
+
+    from incidentctl.text import literal
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" Did you mean '{literal(close[0])}'?" if close else ""
+
+
+def note_unlisted_service(rt: Any, service: str) -> None:
+    """A service the policy does not list is allowed (the default owner takes it), but
+    is often a typo: say where its notices go, and what was perhaps meant."""
+    from incidentctl.text import literal
+
+    services = rt.policy.services
+    if service in services:
+        return
+    hint = did_you_mean(service, (name for name in services if name != "default"))
+    sys.stderr.write(
+        f"Note: service '{literal(service)}' is not in the policy; its notices go to the "
+        f"default owner, {literal(rt.policy.owner_of(service))}.{hint}\n"
+    )
+
+
+def note_unknown_person(rt: Any, name: str, *, what: str) -> None:
+    """A person the policy does not know (no contact, no role) is allowed, but is often a
+    typo (``carl.dev`` for ``carla.dev``): say so, and who was perhaps meant."""
+    from incidentctl.text import literal
+
+    policy = rt.policy
+    known = {
+        *policy.contacts,
+        policy.roles.om_team,
+        policy.roles.rd_leader,
+        *policy.roles.incident_managers,
+        *(service.owner for service in policy.services.values()),
+    }
+    if name in known:
+        return
+    sys.stderr.write(
+        f"Note: {what} '{literal(name)}' is not a contact of the policy, so no notice can "
+        f"reach them.{did_you_mean(name, sorted(known))}\n"
+    )
