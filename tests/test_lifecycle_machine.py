@@ -356,8 +356,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         m = self.models[i]
         if reason == BLANK or level not in self.policy.levels:
             expected = InvalidInput
-        elif m.closed or m.level == level:
-            expected = Conflict
+        elif m.closed or m.level == level or m.status == "resolved":
+            expected = Conflict  # a solution's level decides its approval (issue 11, item 5)
         else:
             expected = None
         self.attempt(

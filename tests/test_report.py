@@ -299,7 +299,7 @@ def test_month_figures_match_an_independent_computation(cli, month_of_incidents)
     since = datetime(2026, 10, 1, tzinfo=zone).astimezone(UTC)
     until = datetime(2026, 11, 1, tzinfo=zone).astimezone(UTC)
     report = cli.json("report", "--month", "2026-10", "--tz", "Asia/Shanghai", now=NOW)
-    assert list(report)[:19] == [
+    assert list(report)[:20] == [
         "since",
         "until",
         "tz",
@@ -317,6 +317,7 @@ def test_month_figures_match_an_independent_computation(cli, month_of_incidents)
         "problems",
         "relevelled",
         "recurring",
+        "cancelled",
         "deliveries",
         "previous",
     ]
@@ -560,7 +561,7 @@ def test_an_empty_month_is_all_zeros_in_every_format(cli, tmp_path):
         "median_s": None,
         "p90_s": None,
     }
-    for key in ("breaches", "transferred", "problems", "relevelled", "recurring"):
+    for key in ("breaches", "transferred", "problems", "relevelled", "recurring", "cancelled"):
         assert report[key] == []
     assert report["deliveries"] == {"sent": 0, "failed": 0, "late": 0}
     assert report["previous"]["total"] == 0 and report["previous"]["change"]["total_pct"] is None

@@ -12,11 +12,13 @@ from enum import StrEnum
 
 __all__ = [
     "CLOCK_COLUMNS",
+    "EDITABLE_FIELDS",
     "EVENT_COLUMNS",
     "EVENT_FIELDS",
     "INCIDENT_COLUMNS",
     "INCIDENT_FIELDS",
     "NOT_CLOSED",
+    "Awaiting",
     "Channel",
     "ClockName",
     "ClockState",
@@ -41,6 +43,7 @@ class Status(StrEnum):
     RECOVERED = "recovered"
     RESOLVED = "resolved"
     CLOSED = "closed"
+    CANCELLED = "cancelled"  # opened by mistake, or a duplicate: off the board, not counted
 
 
 NOT_CLOSED = (Status.OPEN, Status.ACKNOWLEDGED, Status.RECOVERED, Status.RESOLVED)
@@ -62,6 +65,8 @@ class EventKind(StrEnum):
     REOPENED = "reopened"
     PROBLEM = "problem"
     NOTIFIED = "notified"
+    EDITED = "edited"
+    CANCELLED = "cancelled"
 
 
 class Channel(StrEnum):
@@ -84,6 +89,13 @@ class NoteKind(StrEnum):
     PROGRESS = "progress"
     CUSTOMER_UPDATE = "customer-update"
     LESSON = "lesson"
+
+
+class Awaiting(StrEnum):
+    """Whom a resolved incident waits for (``list --awaiting``)."""
+
+    APPROVAL = "approval"  # an incident manager: its level asks for approval
+    CONFIRMATION = "confirmation"  # the reporter: approved, or no approval asked
 
 
 class ProblemReason(StrEnum):
@@ -202,7 +214,12 @@ INCIDENT_FIELDS = (
     "confirmed_by",
     "problem_ref",
     "problem_reason",
+    "cancelled_at",
+    "cancel_reason",
+    "duplicate_of",
 )
+# The fields ``edit`` corrects (``occurred_at`` as ``--occurred``).
+EDITABLE_FIELDS = ("title", "details", "service", "reporter", "contact", "channel", "occurred_at")
 # Each clock's stored due and stop times.
 CLOCK_COLUMNS = tuple(f"{clock}_{part}" for clock in ClockName for part in ("due_at", "stopped_at"))
 # Every stored column of an incident: the public fields and what is kept derived beside

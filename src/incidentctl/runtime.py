@@ -26,6 +26,7 @@ class Runtime:
     config_option: Path | None = None
     actor_option: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    stdin_read: bool = False  # a text option given as "-" has read standard input
 
     @cached_property
     def now(self) -> datetime:

@@ -109,7 +109,10 @@ def show_board(ctx: typer.Context, *, as_json: bool, limit: int | None = None) -
     # (another command may close one between the two reads: never a negative count)
     more = max(0, handling.not_closed(rt) - shown) if len(rows) > shown else 0
     terminal.print_incidents(
-        rows[:shown], rt.now, title=f"Open incidents — {human_time(rt.now, rt.now)}"
+        rows[:shown],
+        rt.now,
+        title=f"Open incidents — {human_time(rt.now, rt.now)}",
+        approval_levels=handling.approval_levels(rt),
     )
     if more:  # a message, not data: on stderr
         terminal.console(stderr=True).print(

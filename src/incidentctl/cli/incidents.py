@@ -1,5 +1,5 @@
 """The lifecycle commands: open, list, show, ack, assign, note, transfer, relevel,
-recover, resolve, approve, close, reopen, problem."""
+recover, resolve, approve, close, reopen, cancel, edit, problem."""
 
 from __future__ import annotations
 
@@ -27,13 +27,17 @@ from incidentctl.cli.options import (
     note_unlisted_service,
     parse_when,
     runtime,
+    text_of,
 )
-from incidentctl.domain import Channel, NoteKind, ProblemReason, Status, Team
+from incidentctl.domain import Awaiting, Channel, NoteKind, ProblemReason, Status, Team
 from incidentctl.output import formats
 
 ListFormats = formats("table", "json", "ndjson", "csv")
 ShowFormats = formats("table", "json", "markdown")
-ReasonOption = Annotated[str, typer.Option("--reason", help="Why.", show_default=False)]
+ReasonOption = Annotated[
+    str,
+    typer.Option("--reason", help="Why ('-': read it from standard input).", show_default=False),
+]
 
 
 @app.command("open")
@@ -48,7 +52,10 @@ def open_(
     service: Annotated[
         str, typer.Option("--service", "-s", help="The affected service.", show_default=False)
     ],
-    details: Annotated[str | None, typer.Option(help="Symptoms and details.")] = None,
+    details: Annotated[
+        str | None,
+        typer.Option(help="Symptoms and details ('-': read them from standard input)."),
+    ] = None,
     channel: Annotated[Channel, typer.Option(help="How it came in.")] = Channel.OTHER,
     reporter: Annotated[str | None, typer.Option(help="Who reported it.")] = None,
     contact: Annotated[str | None, typer.Option(help="How to reach the reporter.")] = None,
@@ -74,7 +81,7 @@ def open_(
         title=title,
         level=level,
         service=service,
-        details=details,
+        details=text_of(rt, details, "--details"),
         channel=channel.value,
         reporter=reporter,
         contact=contact,
@@ -90,8 +97,22 @@ def open_(
 def list_(
     ctx: typer.Context,
     status: Annotated[
-        list[Status] | None,
-        typer.Option("--status", help="Only these statuses (repeatable; default: all but closed)."),
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help=f"Only these statuses: {', '.join(Status)} (repeatable or comma-separated; "
+            "default: all but closed and cancelled).",
+            show_default=False,
+        ),
+    ] = None,
+    awaiting: Annotated[
+        Awaiting | None,
+        typer.Option(
+            help="Only resolved incidents waiting for an incident manager's approval, or for "
+            "the reporter's confirmation.",
+            show_default=False,
+        ),
     ] = None,
     level: LevelFilter = None,
     service: ServiceFilter = None,
@@ -114,7 +135,9 @@ def list_(
 
     rt = runtime(ctx)
     flt = handling.IncidentFilter(
-        statuses=tuple(s.value for s in status or ()),
+        statuses=statuses_of(status),
+        awaiting=awaiting.value if awaiting else None,
+        approval_levels=handling.approval_levels(rt),
         level=level,
         service=service,
         assignee=assignee,
@@ -128,7 +151,7 @@ def list_(
     if fmt is output.Format.TABLE:
         from incidentctl.output import terminal
 
-        terminal.print_incidents(incidents, rt.now)
+        terminal.print_incidents(incidents, rt.now, approval_levels=flt.approval_levels)
     else:
         from incidentctl.output.documents import stream_documents
 
@@ -136,6 +159,21 @@ def list_(
     if service is not None and service not in rt.policy.services:
         # what was listed was empty, or the service is new: say why it may be empty
         note_unlisted_service(rt, service)
+
+
+def statuses_of(values: list[str] | None) -> tuple[str, ...]:
+    """``--status resolved,acknowledged --status open``: each a status, in order, once."""
+    chosen: list[str] = []
+    for value in values or ():
+        for word in value.split(","):
+            word = word.strip().lower()
+            if word not in set(Status):
+                raise typer.BadParameter(
+                    f"{word!r} is not a status: use {', '.join(Status)}", param_hint="'--status'"
+                )
+            if word not in chosen:
+                chosen.append(word)
+    return tuple(chosen)
 
 
 @app.command("show")
@@ -224,7 +262,10 @@ def assign(
 def note(
     ctx: typer.Context,
     incident_id: IdArgument,
-    text: Annotated[str, typer.Argument(help="The note.", show_default=False)],
+    text: Annotated[
+        str,
+        typer.Argument(help="The note ('-': read it from standard input).", show_default=False),
+    ],
     kind: Annotated[NoteKind, typer.Option(help="What kind of note.")] = NoteKind.PROGRESS,
     at: AtOption = None,
     as_json: JsonOption = False,
@@ -238,7 +279,13 @@ def note(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.add_note(rt, incident_id, text=text, kind=kind.value, at=parse_when(rt, at))
+    incident = handling.add_note(
+        rt,
+        incident_id,
+        text=text_of(rt, text, "the note") or "",
+        kind=kind.value,
+        at=parse_when(rt, at),
+    )
     emit_incident(
         rt, incident, as_json=as_json, headline=f"Noted on incident {incident.id} ({kind.value})."
     )
@@ -264,7 +311,12 @@ def transfer(
 
     rt = runtime(ctx)
     incident = handling.transfer(
-        rt, incident_id, to=to, team=team.value, reason=reason, at=parse_when(rt, at)
+        rt,
+        incident_id,
+        to=to,
+        team=team.value,
+        reason=text_of(rt, reason, "--reason") or "",
+        at=parse_when(rt, at),
     )
     note_unknown_person(rt, to, what="the new owner")
     emit_incident(
@@ -293,7 +345,13 @@ def relevel(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.relevel(rt, incident_id, level=level, reason=reason, at=parse_when(rt, at))
+    incident = handling.relevel(
+        rt,
+        incident_id,
+        level=level,
+        reason=text_of(rt, reason, "--reason") or "",
+        at=parse_when(rt, at),
+    )
     emit_incident(
         rt, incident, as_json=as_json, headline=f"Incident {incident.id} is now Level {level}."
     )
@@ -321,7 +379,12 @@ def resolve(
     ctx: typer.Context,
     incident_id: IdArgument,
     solution: Annotated[
-        str, typer.Option("--solution", help="The solution provided.", show_default=False)
+        str,
+        typer.Option(
+            "--solution",
+            help="The solution provided ('-': read it from standard input).",
+            show_default=False,
+        ),
     ],
     at: AtOption = None,
     as_json: JsonOption = False,
@@ -335,7 +398,9 @@ def resolve(
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.resolve(rt, incident_id, solution=solution, at=parse_when(rt, at))
+    incident = handling.resolve(
+        rt, incident_id, solution=text_of(rt, solution, "--solution") or "", at=parse_when(rt, at)
+    )
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} resolved.")
 
 
@@ -392,20 +457,126 @@ def reopen(
     ctx: typer.Context,
     incident_id: IdArgument,
     reason: ReasonOption,
+    down: Annotated[
+        bool,
+        typer.Option(
+            "--down",
+            help="The service is down again: not recovered any more; progress notices "
+            "resume, and the next recover sends a new rectification.",
+        ),
+    ] = False,
     at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Put a resolved or closed incident back to work.
+    """Put a resolved, closed or cancelled incident back to work.
 
     Example:
 
-        incidentctl reopen 42 --reason "502s are back after the deploy"
+        incidentctl reopen 42 --reason "502s are back after the deploy" --down
     """
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.reopen(rt, incident_id, reason=reason, at=parse_when(rt, at))
-    emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} reopened.")
+    incident = handling.reopen(
+        rt,
+        incident_id,
+        reason=text_of(rt, reason, "--reason") or "",
+        down=down,
+        at=parse_when(rt, at),
+    )
+    again = " The service is down again." if down else ""
+    emit_incident(
+        rt, incident, as_json=as_json, headline=f"Incident {incident.id} reopened.{again}"
+    )
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason",
+            help="Why: opened by mistake, not an incident ('-': read it from standard input).",
+            show_default=False,
+        ),
+    ] = None,
+    duplicate_of: Annotated[
+        int | None,
+        typer.Option(
+            "--duplicate-of", metavar="ID", help="The incident it repeats.", show_default=False
+        ),
+    ] = None,
+    at: AtOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel an incident opened by mistake, or a duplicate: off the board, sends
+    nothing, counted apart in the report. Reopen undoes it.
+
+    Example:
+
+        incidentctl cancel 43 --duplicate-of 42
+    """
+    from incidentctl.services import handling
+
+    rt = runtime(ctx)
+    incident = handling.cancel(
+        rt,
+        incident_id,
+        reason=text_of(rt, reason, "--reason"),
+        duplicate_of=duplicate_of,
+        at=parse_when(rt, at),
+    )
+    emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} cancelled.")
+
+
+@app.command("edit")
+def edit(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    title: Annotated[str | None, typer.Option(help="What was reported.")] = None,
+    details: Annotated[
+        str | None,
+        typer.Option(help="Symptoms and details ('-': standard input; '': none)."),
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", "-s", help="The affected service.")
+    ] = None,
+    reporter: Annotated[str | None, typer.Option(help="Who reported it ('': nobody).")] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="How to reach the reporter ('': none).")
+    ] = None,
+    channel: Annotated[Channel | None, typer.Option(help="How it came in.")] = None,
+    occurred: Annotated[
+        str | None, typer.Option("--occurred", help="When the fault began.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Correct what was recorded: an 'edited' event keeps the old and new values, and the
+    clocks follow (an earlier --occurred moves the recovery clock).
+
+    Example:
+
+        incidentctl edit 42 --occurred 02:50 --service payments
+    """
+    from incidentctl.services import handling
+
+    rt = runtime(ctx)
+    incident = handling.edit(
+        rt,
+        incident_id,
+        title=title,
+        details=text_of(rt, details, "--details"),
+        service=service,
+        reporter=reporter,
+        contact=contact,
+        channel=channel.value if channel else None,
+        occurred_at=parse_when(rt, occurred),
+    )
+    if service is not None:
+        note_unlisted_service(rt, service)
+    emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} corrected.")
 
 
 @app.command("problem")

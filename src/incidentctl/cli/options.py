@@ -65,6 +65,30 @@ def parse_when(rt: Runtime, value: str | None) -> datetime | None:
     return parse_time(value, now=rt.now)
 
 
+STDIN = "-"  # a text option given as "-" is read from standard input
+
+
+def text_of(rt: Runtime, value: str | None, what: str) -> str | None:
+    """A text option's value; ``-`` reads it from standard input (``--details - <
+    mail.txt``), its final newline dropped. Standard input is read once per command."""
+    if value != STDIN:
+        return value
+    from incidentctl.errors import InvalidInput
+
+    if rt.stdin_read:
+        raise InvalidInput(f"{what} '-': standard input was already read for another option")
+    rt.stdin_read = True
+    stream = getattr(sys.stdin, "buffer", None)
+    raw = stream.read() if stream is not None else sys.stdin.read().encode()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(
+            f"{what} '-': standard input is not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
 def emit_incident(rt: Runtime, incident: Any, *, as_json: bool, headline: str) -> None:
     """What every lifecycle command prints: the incident as JSON, or a short summary."""
     from incidentctl.output import documents, terminal

@@ -174,6 +174,13 @@ def _list_rows(
                 for g in document["recurring"]
             ],
         ),
+        "Cancelled (in no other figure)": (
+            ["ID", "Level", "Service", "Why", "Title"],
+            [
+                [str(c["id"]), str(c["level"]), c["service"], c["reason"] or "", c["title"]]
+                for c in document["cancelled"]
+            ],
+        ),
     }
 
 
@@ -336,7 +343,7 @@ def change_lines(document: Mapping[str, Any]) -> list[str]:
         f"previous period: {before['since']} – {before['until']}",
         f"incidents {before['total']} → {document['total']} ({signed(change['total'])})",
     ]
-    for name in ("breaches", "transferred", "problems", "relevelled", "recurring"):
+    for name in ("breaches", "transferred", "problems", "relevelled", "recurring", "cancelled"):
         lines.append(f"{name} {before[name]} → {len(document[name])} ({signed(change[name])})")
     for clock in ClockName:
         mean = change["durations"][clock]["mean_s"]
@@ -376,6 +383,8 @@ def write_csv(document: Mapping[str, Any], stream: IO[str]) -> None:
         writer.writerow(
             ["recurring", g["service"], literal(g["title"]), " ".join(map(str, g["ids"]))]
         )
+    for c in document["cancelled"]:
+        writer.writerow(["cancelled", c["id"], "duplicate_of", _csv(c["duplicate_of"])])
     for key, value in document["deliveries"].items():
         writer.writerow(["deliveries", "", key, value])
     before = document["previous"]

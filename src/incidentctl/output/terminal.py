@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,15 +119,29 @@ def fitted_table(  # type: ignore[no-untyped-def]
     return table
 
 
-def next_deadline(incident: Any, now: datetime) -> tuple[str, ClockState | None]:
-    """The nearest running clock: ``recovery in 1h28m``, ``response 15m overdue``; ``—``
-    when none runs."""
+def next_deadline(
+    incident: Any, now: datetime, approval_levels: Collection[int] = ()
+) -> tuple[str, ClockState | None]:
+    """The nearest running clock: ``recovery in 1h28m``, ``response 15m overdue``; once
+    none runs, who the incident waits for (``awaits approval``: a level in
+    ``approval_levels``; ``awaits confirmation``: the reporter), or, when its service is
+    down again, the recovery target counted from then; else ``—``."""
+    if incident.closed_at is not None or incident.cancelled_at is not None:
+        return "—", None
     running = [
         (getattr(incident, f"{clock}_due_at"), clock)
         for clock in ClockName
         if getattr(incident, f"{clock}_stopped_at") is None
     ]
-    if not running or incident.closed_at is not None:
+    if not running:
+        if incident.resolved_at is not None:
+            waiting = incident.level in approval_levels and incident.approved_at is None
+            return ("awaits approval" if waiting else "awaits confirmation"), None
+        if incident.recovered_at is None and incident.deadline_at is not None:
+            # down again (reopen --down): the level's recovery target from then
+            due = incident.deadline_at
+            state = ClockState.BREACHED if due <= now else ClockState.RUNNING
+            return f"recovery {countdown(due, now)}", state
         return "—", None
     due, clock = min(running)
     state = ClockState.BREACHED if due <= now else ClockState.RUNNING
@@ -135,7 +149,12 @@ def next_deadline(incident: Any, now: datetime) -> tuple[str, ClockState | None]
 
 
 def incident_table(  # type: ignore[no-untyped-def]
-    incidents: Iterable[Any], now: datetime, *, title: str | None = None, width: int = 200
+    incidents: Iterable[Any],
+    now: datetime,
+    *,
+    title: str | None = None,
+    width: int = 200,
+    approval_levels: Collection[int] = (),
 ):
     """One line per incident in ``width`` cells (see ``_ALWAYS`` and ``_OPTIONAL``)."""
     from rich.text import Text
@@ -143,7 +162,7 @@ def incident_table(  # type: ignore[no-untyped-def]
     rows = []
     for incident in incidents:
         sla = sla_of(incident, now)
-        upcoming, state = next_deadline(incident, now)
+        upcoming, state = next_deadline(incident, now, approval_levels)
         rows.append(
             {
                 "ID": Text(str(incident.id)),
@@ -169,13 +188,21 @@ def incident_table(  # type: ignore[no-untyped-def]
     )
 
 
-def print_incidents(incidents: Iterable[Any], now: datetime, *, title: str | None = None) -> int:
+def print_incidents(
+    incidents: Iterable[Any],
+    now: datetime,
+    *,
+    title: str | None = None,
+    approval_levels: Collection[int] = (),
+) -> int:
     rows = list(incidents)
     out = console()
     if not rows:
         out.print("No incidents.")
         return 0
-    out.print(incident_table(rows, now, title=title, width=out.width))
+    out.print(
+        incident_table(rows, now, title=title, width=out.width, approval_levels=approval_levels)
+    )
     return len(rows)
 
 
@@ -234,7 +261,16 @@ def event_summary(event: Any) -> str:
         EventKind.RECOVERED: lambda: "implied by the solution" if data.get("implied_by") else "",
         EventKind.RESOLVED: lambda: str(data.get("solution")),
         EventKind.CLOSED: lambda: f"confirmed by {data.get('confirmed_by')}",
-        EventKind.REOPENED: lambda: str(data.get("reason")),
+        EventKind.REOPENED: lambda: (
+            f"{data.get('reason')} (the service is down again)"
+            if data.get("down")
+            else str(data.get("reason"))
+        ),
+        EventKind.CANCELLED: lambda: str(data.get("reason")),
+        EventKind.EDITED: lambda: "; ".join(
+            f"{name} {change.get('previous')!r} → {change.get('to')!r}"
+            for name, change in (data.get("changes") or {}).items()
+        ),
         EventKind.PROBLEM: lambda: f"{data.get('ref')} ({data.get('reason')})",
         EventKind.NOTIFIED: lambda: (
             f"{data.get('notice')} #{data.get('sequence')}, {data.get('deliveries')} deliveries"
@@ -252,7 +288,18 @@ def print_record(record: Any, now: datetime) -> None:
     incident = record.incident
     out = console()
     print_incident(incident, now)
+    if incident.cancelled_at is not None:
+        reason = incident.cancel_reason or ""
+        original = incident.duplicate_of
+        said = original is None or f"incident {original}" in reason
+        duplicate = "" if said else f" (duplicate of #{original})"
+        out.print(
+            Text(f"  cancelled {human_time(incident.cancelled_at, now)}: ")
+            + Text(literal(reason))
+            + Text(duplicate)
+        )
     for label, name in (
+        ("channel", "channel"),
         ("details", "details"),
         ("reporter", "reporter"),
         ("contact", "contact"),

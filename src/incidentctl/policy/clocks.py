@@ -60,6 +60,9 @@ class IncidentFacts:
     recovered_at: datetime | None = None
     resolved_at: datetime | None = None
     relevels: tuple[Relevel, ...] = ()  # in the order they happened
+    cancelled_at: datetime | None = None  # stops every clock while it stands
+    outages: int = 0  # times the service went down again (``reopen --down``)
+    down_since: datetime | None = None  # the latest of them, when no recovery followed it
 
 
 class Clock(NamedTuple):
@@ -149,12 +152,13 @@ def compute_clocks(
     transfer = _opt_utc(facts.transferred_at, "transferred_at")
     recover = _opt_utc(facts.recovered_at, "recovered_at")
     resolve = _opt_utc(facts.resolved_at, "resolved_at")
+    cancel = _opt_utc(facts.cancelled_at, "cancelled_at")
     relevels = [(_utc(r.at, "relevel time"), r.level) for r in facts.relevels]
 
     spans: tuple[tuple[ClockName, datetime, datetime | None], ...] = (
-        (ClockName.RESPONSE, reported, _first(ack, transfer, recover, resolve)),
-        (ClockName.RECOVERY, occurred, _first(recover, resolve)),
-        (ClockName.RESOLUTION, reported, _first(resolve, transfer)),
+        (ClockName.RESPONSE, reported, _first(ack, transfer, recover, resolve, cancel)),
+        (ClockName.RECOVERY, occurred, _first(recover, resolve, cancel)),
+        (ClockName.RESOLUTION, reported, _first(resolve, transfer, cancel)),
     )
 
     clocks: dict[ClockName, Clock] = {}
@@ -177,7 +181,8 @@ def compute_clocks(
 
 def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
     """The clock facts of a stored incident (``opened_level``, ``reported_at``,
-    ``occurred_at``) and its events (``kind``, ``at``, ``id``, ``data``) in the order they
+    ``occurred_at``, ``cancelled_at``: a cancellation stops the clocks until a reopen
+    undoes it) and its events (``kind``, ``at``, ``id``, ``data``) in the order they
     were recorded: the first time each stopping event happened (a transfer: to the
     developers), and every re-level.
 
@@ -185,11 +190,21 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
     is resolved again with an earlier ``--at``."""
     first: dict[str, datetime] = {}
     relevels = []
+    outages = 0
+    down_since = None
     for event in events:
         kind = event.kind
         if kind == _RELEVELLED:
             relevels.append((event.at, event.id or 0, event.data["to"]))
-        elif kind in _STOPS and kind not in first:
+            continue
+        if kind == _REOPENED:
+            if event.data.get("down"):
+                outages += 1
+                down_since = event.at
+            continue
+        if kind == _RECOVERED:
+            down_since = None
+        if kind in _STOPS and kind not in first:
             if kind == _TRANSFERRED and event.data.get("team") != _DEV:
                 continue
             first[kind] = event.at
@@ -198,11 +213,14 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
         level=incident.opened_level,
         reported_at=incident.reported_at,
         occurred_at=incident.occurred_at,
+        cancelled_at=incident.cancelled_at,
         acknowledged_at=first.get(_ACKNOWLEDGED),
         transferred_at=first.get(_TRANSFERRED),
         recovered_at=first.get(_RECOVERED),
         resolved_at=first.get(_RESOLVED),
         relevels=tuple(Relevel(at=at, level=level) for at, _, level in relevels),
+        outages=outages,
+        down_since=down_since,
     )
 
 
@@ -212,6 +230,7 @@ _RELEVELLED, _ACKNOWLEDGED, _TRANSFERRED = (
     EventKind.TRANSFERRED,
 )
 _RECOVERED, _RESOLVED, _DEV = EventKind.RECOVERED, EventKind.RESOLVED, Team.DEV
+_REOPENED = EventKind.REOPENED
 _STOPS = frozenset((_ACKNOWLEDGED, _TRANSFERRED, _RECOVERED, _RESOLVED))
 
 

@@ -14,7 +14,14 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from incidentctl.domain import ClockName, EventKind, Status, Team
-from incidentctl.policy.clocks import Clock, IncidentFacts, LevelTargets, compute_clocks, deadline
+from incidentctl.policy.clocks import (
+    Clock,
+    IncidentFacts,
+    LevelTargets,
+    compute_clocks,
+    current_level,
+    deadline,
+)
 from incidentctl.policy.lifecycle import derive_status
 from incidentctl.policy.notices import NoticeFacts, Schedule, next_notice_at
 
@@ -24,7 +31,8 @@ __all__ = ["Derived", "TimelineEvent", "derive", "timeline_of"]
 @dataclass(frozen=True)
 class Derived:
     clocks: dict[ClockName, Clock]
-    deadline_at: datetime | None  # earliest due among the running clocks; None once closed
+    # earliest due among the running clocks; None once closed or cancelled
+    deadline_at: datetime | None
     status: Status
     notices: NoticeFacts | None  # None: the incident's level notifies nobody
     notify_at: datetime | None
@@ -65,13 +73,20 @@ def derive(
             relevelled_at=last,
             recovered_at=incident.recovered_at,
             closed_at=incident.closed_at,
+            outages=facts.outages,
             clocks={name: (clock.due_at, clock.stopped_at) for name, clock in clocks.items()},
             handled=frozenset((name, seq) for name, seq in incident.notices_handled or ()),
         )
         notify_at = next_notice_at(notices, schedule, now=now, sent=sent)
+    nearest = deadline(clocks.values())
+    if facts.down_since is not None and incident.recovered_at is None:
+        # Down again: the clocks keep their first verdicts, and the board counts down to
+        # the level's recovery target from the moment it went down again.
+        again = facts.down_since + levels[current_level(facts)].recovery
+        nearest = again if nearest is None else min(nearest, again)
     return Derived(
         clocks=clocks,
-        deadline_at=None if incident.closed_at else deadline(clocks.values()),
+        deadline_at=None if incident.closed_at or incident.cancelled_at else nearest,
         status=derive_status(incident),
         notices=notices,
         notify_at=notify_at,
@@ -135,6 +150,9 @@ def timeline_of(incident: Mapping[str, Any], *, actor: str) -> list[TimelineEven
         event(
             _PROBLEM, latest, {"ref": incident["problem_ref"], "reason": incident["problem_reason"]}
         )
+    if incident.get("cancelled_at"):
+        data = _given(reason=incident["cancel_reason"], duplicate_of=incident["duplicate_of"])
+        event(_CANCELLED, incident["cancelled_at"], data)
     events.sort(key=_AT)
     return events
 
@@ -156,3 +174,4 @@ _OPENED, _ACKNOWLEDGED, _TRANSFERRED = (
 )
 _RECOVERED, _RESOLVED, _APPROVED = EventKind.RECOVERED, EventKind.RESOLVED, EventKind.APPROVED
 _CLOSED, _PROBLEM, _DEV = EventKind.CLOSED, EventKind.PROBLEM, Team.DEV
+_CANCELLED = EventKind.CANCELLED

@@ -5,6 +5,7 @@ Each check raises ``Conflict`` with a sentence the on-call engineer can act on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -25,13 +26,18 @@ class Milestones(Protocol):
     approved_at: datetime | None
     approved_by: str | None
     closed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
     problem_ref: str | None
     assignee: str | None
     team: str
 
 
 def derive_status(incident: Milestones) -> Status:
-    """open → acknowledged → recovered → resolved → closed, from the milestones reached."""
+    """open → acknowledged → recovered → resolved → closed, from the milestones reached;
+    ``cancelled`` (opened by mistake, a duplicate) whatever was reached before."""
+    if incident.cancelled_at:
+        return Status.CANCELLED
     if incident.closed_at:
         return Status.CLOSED
     if incident.resolved_at:
@@ -47,9 +53,22 @@ def _refuse(incident: Milestones, why: str) -> Conflict:
     return Conflict(f"incident {incident.id} is {incident.status}: {why}")
 
 
-def check_ack(incident: Milestones) -> None:
+def check_live(incident: Milestones, action: str) -> None:
+    """Every step of the process but ``note``, ``edit`` and ``reopen`` needs an incident
+    that was not cancelled."""
+    if incident.status == Status.CANCELLED:
+        raise _refuse(
+            incident,
+            f"it was cancelled ({incident.cancel_reason}); reopen it before you {action} it",
+        )
+
+
+def check_ack(incident: Milestones, *, by: str | None = None, at: str | None = None) -> None:
+    """``by``/``at``: who acknowledged it first, and when (told to the one who lost)."""
     if incident.acknowledged_at:
-        raise _refuse(incident, "it was already acknowledged")
+        who = f" by {by}" if by else ""
+        when = f" at {at}" if at else ""
+        raise _refuse(incident, f"it was already acknowledged{who}{when}")
     if incident.status in _DONE:
         raise _refuse(incident, "there is nothing left to acknowledge")
 
@@ -70,6 +89,10 @@ def check_transfer(incident: Milestones, to: str, team: str) -> None:
 
 def check_relevel(incident: Milestones, level: int) -> None:
     check_active(incident, "relevel")
+    if incident.status == Status.RESOLVED:
+        # A solution's level decides its approval: re-levelling it now would let a
+        # Level-1 solution close unapproved (or ask a Level-3 one for an approval).
+        raise _refuse(incident, "a solution was already provided; reopen it to change its level")
     if incident.level == level:
         raise _refuse(incident, f"it is already at Level {level}")
 
@@ -94,14 +117,23 @@ def check_approve(incident: Milestones, *, actor: str, managers: list[str], requ
     if incident.approved_at:
         raise _refuse(incident, f"the solution was already approved by {incident.approved_by}")
     if actor not in managers:
-        names = ", ".join(managers) or "nobody"
         raise Conflict(
-            f"{actor} is not an incident manager; the policy names: {names} "
-            f"(act as one with --as NAME)"
+            f"{actor} is not an incident manager: the solution of incident {incident.id} "
+            f"must be approved by {_who_approves(managers)}"
         )
 
 
-def check_close(incident: Milestones, *, approval_required: bool) -> None:
+def _who_approves(managers: Sequence[str]) -> str:
+    if not managers:
+        return "an incident manager, and the policy names none ([roles] incident_managers)"
+    if len(managers) == 1:
+        return managers[0]
+    return "one of " + ", ".join(managers)
+
+
+def check_close(
+    incident: Milestones, *, approval_required: bool, managers: Sequence[str] = ()
+) -> None:
     if incident.status == Status.CLOSED:
         raise _refuse(incident, "it is already closed")
     if incident.status != Status.RESOLVED:
@@ -109,14 +141,43 @@ def check_close(incident: Milestones, *, approval_required: bool) -> None:
     if approval_required and not incident.approved_at:
         raise _refuse(
             incident,
-            f"Level {incident.level} needs an incident manager's approval first "
-            f"(incidentctl --as MANAGER approve {incident.id})",
+            f"Level {incident.level} needs the approval of {_who_approves(managers)} "
+            f"first (incidentctl approve {incident.id}, run by them)",
         )
 
 
-def check_reopen(incident: Milestones) -> None:
+def check_reopen(incident: Milestones, *, down: bool = False) -> None:
+    if incident.status == Status.CANCELLED:
+        if down and not incident.recovered_at:
+            raise _refuse(incident, "its service was never recovered; reopen it without --down")
+        return
     if incident.status not in _DONE:
-        raise _refuse(incident, "only a resolved or closed incident can be reopened")
+        raise _refuse(
+            incident, "only a resolved or closed incident (or a cancelled one) can be reopened"
+        )
+
+
+def unchanged(incident: Milestones) -> Conflict:
+    """``edit`` that would change nothing."""
+    return Conflict(f"incident {incident.id} already says so: nothing to change")
+
+
+def check_cancel(incident: Milestones) -> None:
+    if incident.status == Status.CANCELLED:
+        raise _refuse(incident, "it was already cancelled")
+    if incident.status == Status.CLOSED:
+        raise _refuse(incident, "its reporter confirmed the resolution; it stays in the record")
+
+
+def check_duplicate(incident: Milestones, original: Milestones) -> None:
+    """``cancel ID --duplicate-of N``: N is another incident, and not itself cancelled."""
+    if original.id == incident.id:
+        raise _refuse(incident, "an incident cannot be a duplicate of itself")
+    if original.status == Status.CANCELLED:
+        raise Conflict(
+            f"incident {original.id} is cancelled ({original.cancel_reason}): "
+            f"name the incident it repeats instead"
+        )
 
 
 def check_problem(incident: Milestones) -> None:

@@ -11,11 +11,13 @@ The rules, for an incident whose current level notifies:
 - ``progress`` #n: due at ``reported_at + n * every`` (n >= 1) while the service is not
   recovered, for marks after the latest re-level. After a gap only the latest missed
   mark is due, never a burst.
-- ``rectification`` #0: due when the service was recovered.
+- ``rectification`` #k: due when the service was recovered, k the number of times it
+  went down again (``reopen --down``) before.
 - ``overdue-response|recovery|resolution`` #0: due when that clock breaches, while it
   is still running (a clock that has stopped no longer needs an escalation).
 
-A closed incident gets nothing but ``rectification``; a level with ``notify = false``
+A closed incident gets nothing but ``rectification``; a cancelled one nothing (its
+schedule does not notify); a level with ``notify = false``
 gets nothing at all. A notice in ``handled`` is never due: the incident had it where
 it came from (``import --no-past-notices``: the notices due at the import).
 """
@@ -51,6 +53,7 @@ class NoticeFacts:
     relevelled_at: datetime | None = None  # when it last was
     recovered_at: datetime | None = None
     closed_at: datetime | None = None
+    outages: int = 0  # how many times the service went down again after a recovery
     # clock name -> (due_at, stopped_at), as stored on the incident
     clocks: Mapping[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
     handled: frozenset[tuple[str, int]] = frozenset()  # notices it had elsewhere
@@ -81,14 +84,23 @@ class Notice(NamedTuple):
 
 
 def notice_facts(incident: Any, events: Iterable[Any]) -> NoticeFacts:
-    """The facts the due notices depend on: the incident's row and its re-levels."""
-    relevels = sorted((e.at, e.id or 0) for e in events if e.kind == EventKind.RELEVELLED)
+    """The facts the due notices depend on: the incident's row, its re-levels and its
+    ``reopened --down`` events."""
+    relevels = []
+    outages = 0
+    for e in events:
+        if e.kind == EventKind.RELEVELLED:
+            relevels.append((e.at, e.id or 0))
+        elif e.kind == EventKind.REOPENED and e.data.get("down"):
+            outages += 1
+    relevels.sort()
     return NoticeFacts(
         reported_at=incident.reported_at,
         relevels=len(relevels),
         relevelled_at=relevels[-1][0] if relevels else None,
         recovered_at=incident.recovered_at,
         closed_at=incident.closed_at,
+        outages=outages,
         clocks={
             clock: (getattr(incident, f"{clock}_due_at"), getattr(incident, f"{clock}_stopped_at"))
             for clock in ClockName
@@ -114,7 +126,7 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
     found: list[Notice] = []
     enabled = schedule.enabled
     if facts.recovered_at is not None and NoticeRuleName.RECTIFICATION in enabled:
-        found.append(Notice(facts.recovered_at, NoticeName.RECTIFICATION))
+        found.append(Notice(facts.recovered_at, NoticeName.RECTIFICATION, facts.outages))
     if facts.closed_at is not None:
         return found
     start = facts.relevelled_at if facts.relevels else facts.reported_at

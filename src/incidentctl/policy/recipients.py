@@ -101,9 +101,10 @@ def recipients(policy: Policy, rule_name: str, incident: Any) -> list[PlannedDel
 
 
 def schedule_of(policy: Policy, incident: Any) -> Schedule:
-    """The policy for this incident: does its level notify, and which rules reach anyone."""
+    """The policy for this incident: does its level notify (a cancelled incident's does
+    not), and which rules reach anyone."""
     level = policy.levels.get(incident.level)
-    if level is None or not level.notify:
+    if level is None or not level.notify or incident.cancelled_at is not None:
         return Schedule(notify=False)
     enabled = frozenset(rule for rule in NoticeRuleName if recipients(policy, rule, incident))
     return Schedule(notify=True, every=policy.notifications.progress.every, enabled=enabled)

@@ -131,7 +131,7 @@ def _work_out(
     """For each incident: its due notices with their drafts, and its next notice time."""
     ids = [i.id for i in incidents if i.id is not None]
     events = repository.events_by_incident(
-        session, incident_ids=ids, kinds=(EventKind.RELEVELLED, EventKind.NOTE)
+        session, incident_ids=ids, kinds=(EventKind.RELEVELLED, EventKind.NOTE, EventKind.REOPENED)
     )
     sent = repository.notices_produced(session, incident_ids=ids)
     work = []

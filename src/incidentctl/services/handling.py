@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from incidentctl.domain import Channel, EventKind, NoteKind, ProblemReason, Team
-from incidentctl.errors import InvalidInput
+from incidentctl.domain import EDITABLE_FIELDS, Channel, EventKind, NoteKind, ProblemReason, Team
+from incidentctl.errors import InvalidInput, NotFound
 from incidentctl.policy import lifecycle
 from incidentctl.policy.clocks import facts_of
 from incidentctl.policy.derived import derive
@@ -37,9 +37,13 @@ class IncidentRecord:
     deliveries: list[Delivery] = field(default_factory=list)
 
 
-def _load(session: Session, incident_id: int) -> Incident:
-    """The incident a command changes, locked until its transaction ends."""
-    return repository.incident_by_id(session, incident_id=incident_id, lock=True)
+def _load(session: Session, incident_id: int, action: str | None = None) -> Incident:
+    """The incident a command changes, locked until its transaction ends; with
+    ``action``, refused when it was cancelled."""
+    incident = repository.incident_by_id(session, incident_id=incident_id, lock=True)
+    if action is not None:
+        lifecycle.check_live(incident, action)
+    return incident
 
 
 def _check_time(rt: Runtime, at: datetime | None, incident: Incident | None = None) -> datetime:
@@ -176,7 +180,16 @@ def open_incident(
 
 def acknowledge(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
     with rt.db.write() as session:
-        incident = _load(session, incident_id)
+        incident = _load(session, incident_id, "acknowledge")
+        if incident.acknowledged_at:  # (the loser of a race is told who won)
+            first = repository.first_event(
+                session, incident_id=incident_id, kind=EventKind.ACKNOWLEDGED
+            )
+            lifecycle.check_ack(
+                incident,
+                by=first.actor if first else None,
+                at=to_rfc3339(incident.acknowledged_at),
+            )
         lifecycle.check_ack(incident)
         when = _check_time(rt, at, incident)
         incident.acknowledged_at = when
@@ -190,7 +203,7 @@ def acknowledge(rt: Runtime, incident_id: int, *, at: datetime | None = None) ->
 def assign(rt: Runtime, incident_id: int, *, to: str, at: datetime | None = None) -> Incident:
     to = _text(to, "the new owner")
     with rt.db.write() as session:
-        incident = _load(session, incident_id)
+        incident = _load(session, incident_id, "assign")
         lifecycle.check_active(incident, "assign")
         previous = incident.assignee
         incident.assignee = to
@@ -233,7 +246,7 @@ def transfer(
     if team not in set(Team):
         raise InvalidInput(f"unknown team {team!r}: use {' or '.join(Team)}")
     with rt.db.write() as session:
-        incident = _load(session, incident_id)
+        incident = _load(session, incident_id, "transfer")
         lifecycle.check_transfer(incident, to, team)
         when = _check_time(rt, at, incident)
         if team == Team.DEV and incident.transferred_at is None:
@@ -261,7 +274,7 @@ def relevel(
     reason = _text(reason, "the reason")
     rt.policy.level(level)
     with rt.db.write() as session:
-        incident = _load(session, incident_id)
+        incident = _load(session, incident_id, "relevel")
         lifecycle.check_relevel(incident, level)
         when = _check_time(rt, at, incident)
         _append(
@@ -281,7 +294,7 @@ def relevel(
 
 def recover(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
     with rt.db.write() as session:
-        incident = _load(session, incident_id)
+        incident = _load(session, incident_id, "recover")
         lifecycle.check_recover(incident)
         when = _check_time(rt, at, incident)
         incident.recovered_at = when
@@ -295,7 +308,7 @@ def resolve(
 ) -> Incident:
     solution = _text(solution, "the solution")
     with rt.db.write() as session:
-        incident = _load(session, incident_id)
+        incident = _load(session, incident_id, "resolve")
         lifecycle.check_resolve(incident)
         when = _check_time(rt, at, incident)
         if incident.recovered_at and when < incident.recovered_at:
@@ -315,7 +328,7 @@ def resolve(
 
 def approve(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
     with rt.db.write() as session:
-        incident = _load(session, incident_id)
+        incident = _load(session, incident_id, "approve")
         lifecycle.check_approve(
             incident,
             actor=rt.actor,
@@ -334,8 +347,12 @@ def close(
 ) -> Incident:
     confirmed_by = _text(confirmed_by, "--confirmed-by")
     with rt.db.write() as session:
-        incident = _load(session, incident_id)
-        lifecycle.check_close(incident, approval_required=rt.policy.level(incident.level).approval)
+        incident = _load(session, incident_id, "close")
+        lifecycle.check_close(
+            incident,
+            approval_required=rt.policy.level(incident.level).approval,
+            managers=rt.policy.roles.incident_managers,
+        )
         when = _after_solution(rt, at, incident)
         if incident.approved_at and when < incident.approved_at:
             raise InvalidInput(
@@ -348,12 +365,29 @@ def close(
         return incident
 
 
-def reopen(rt: Runtime, incident_id: int, *, reason: str, at: datetime | None = None) -> Incident:
+def reopen(
+    rt: Runtime,
+    incident_id: int,
+    *,
+    reason: str,
+    down: bool = False,
+    at: datetime | None = None,
+) -> Incident:
+    """Back to work. A resolved or closed incident loses its solution, approval and
+    confirmation; with ``down`` also its recovery (the service is down again: progress
+    notices resume, the next recovery sends a new rectification). A cancelled one loses
+    its cancellation. The SLA clocks keep their first verdicts."""
     reason = _text(reason, "the reason")
     with rt.db.write() as session:
         incident = _load(session, incident_id)
-        lifecycle.check_reopen(incident)
-        when = _after_solution(rt, at, incident)
+        lifecycle.check_reopen(incident, down=down)
+        cancelled = incident.cancelled_at is not None
+        when = _check_time(rt, at, incident) if cancelled else _after_solution(rt, at, incident)
+        if incident.recovered_at and down and when < incident.recovered_at:
+            raise InvalidInput(
+                f"{to_rfc3339(when)} is before the service was recovered "
+                f"({to_rfc3339(incident.recovered_at)})"
+            )
         _append(
             session,
             rt,
@@ -361,15 +395,114 @@ def reopen(rt: Runtime, incident_id: int, *, reason: str, at: datetime | None = 
             EventKind.REOPENED,
             when,
             reason=reason,
-            solution=incident.solution,
+            solution=None if cancelled else incident.solution,
             previous_status=incident.status,
+            down=True if down else None,
         )
-        # The SLA clocks keep their first stop; the solution and its approval start over.
-        incident.resolved_at = incident.solution = None
-        incident.approved_at = incident.approved_by = None
-        incident.closed_at = incident.confirmed_by = None
+        if cancelled:
+            incident.cancelled_at = incident.cancel_reason = incident.duplicate_of = None
+        else:
+            # The solution and its approval start over.
+            incident.resolved_at = incident.solution = None
+            incident.approved_at = incident.approved_by = None
+            incident.closed_at = incident.confirmed_by = None
+        if down:
+            incident.recovered_at = None
         refresh(session, rt, incident)
         return incident
+
+
+def cancel(
+    rt: Runtime,
+    incident_id: int,
+    *,
+    reason: str | None = None,
+    duplicate_of: int | None = None,
+    at: datetime | None = None,
+) -> Incident:
+    """Take an incident opened by mistake, or a duplicate of ``duplicate_of``, off the
+    board: a terminal state that sends nothing and that the report counts apart."""
+    if reason is not None:
+        reason = _text(reason, "the reason")
+    elif duplicate_of is not None:
+        reason = f"duplicate of incident {duplicate_of}"
+    else:
+        raise InvalidInput("say why: --reason TEXT, or --duplicate-of ID")
+    with rt.db.write() as session:
+        incident = _load(session, incident_id)
+        lifecycle.check_cancel(incident)
+        if duplicate_of is not None:
+            try:
+                original = repository.incident_by_id(session, incident_id=duplicate_of)
+            except NotFound:
+                raise NotFound(
+                    f"--duplicate-of {duplicate_of}: no incident {duplicate_of}"
+                ) from None
+            lifecycle.check_duplicate(incident, original)
+        when = _check_time(rt, at, incident)
+        incident.cancelled_at, incident.cancel_reason = when, reason
+        incident.duplicate_of = duplicate_of
+        _append(
+            session,
+            rt,
+            incident,
+            EventKind.CANCELLED,
+            when,
+            reason=reason,
+            duplicate_of=duplicate_of,
+            previous_status=incident.status,
+        )
+        refresh(session, rt, incident)
+        return incident
+
+
+def edit(rt: Runtime, incident_id: int, **changes: Any) -> Incident:
+    """Correct what was recorded (``EDITABLE_FIELDS``; None: unchanged, ``""``: cleared
+    where a field may be empty): one ``edited`` event with each old and new value, and
+    what depends on them recomputed (an earlier ``occurred_at`` moves the recovery
+    clock; another service, its recipients)."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    assert not unknown, unknown
+    wanted = {name: value for name, value in changes.items() if value is not None}
+    if not wanted:
+        raise InvalidInput(
+            "nothing to change: give at least one of --title, --details, --service, "
+            "--reporter, --contact, --channel, --occurred"
+        )
+    for name in ("title", "service"):
+        if name in wanted:
+            wanted[name] = _text(wanted[name], f"the {name}")
+    for name in ("details", "reporter", "contact"):
+        if name in wanted:
+            wanted[name] = wanted[name] if wanted[name].strip() else None  # "": cleared
+    if "channel" in wanted and wanted["channel"] not in set(Channel):
+        raise InvalidInput(f"unknown channel {wanted['channel']!r}: use {', '.join(Channel)}")
+    with rt.db.write() as session:
+        incident = _load(session, incident_id)
+        if "occurred_at" in wanted:
+            occurred = _check_time(rt, wanted["occurred_at"])
+            if occurred > incident.reported_at:
+                raise InvalidInput(
+                    f"the fault cannot begin ({to_rfc3339(occurred)}) after it was reported "
+                    f"({to_rfc3339(incident.reported_at)})"
+                )
+        edited = {
+            name: {"previous": _plain(getattr(incident, name)), "to": _plain(value)}
+            for name, value in wanted.items()
+            if getattr(incident, name) != value
+        }
+        if not edited:
+            raise lifecycle.unchanged(incident)
+        for name in edited:
+            setattr(incident, name, wanted[name])
+        _append(session, rt, incident, EventKind.EDITED, rt.now, changes=edited)
+        refresh(session, rt, incident)
+        return incident
+
+
+def _plain(value: Any) -> Any:
+    """A value as an event's data holds it (times as RFC 3339)."""
+    return to_rfc3339(value) if isinstance(value, datetime) else value
 
 
 def problem(
@@ -379,13 +512,18 @@ def problem(
     if reason not in set(ProblemReason):
         raise InvalidInput(f"unknown problem reason {reason!r}: use {', '.join(ProblemReason)}")
     with rt.db.write() as session:
-        incident = _load(session, incident_id)
+        incident = _load(session, incident_id, "send")
         lifecycle.check_problem(incident)
         incident.problem_ref, incident.problem_reason = ref, reason
         when = _check_time(rt, at, incident)
         _append(session, rt, incident, EventKind.PROBLEM, when, ref=ref, reason=reason)
         incident.updated_at = rt.now
         return incident
+
+
+def approval_levels(rt: Runtime) -> tuple[int, ...]:
+    """The levels whose solutions an incident manager must approve."""
+    return tuple(number for number, level in rt.policy.levels.items() if level.approval)
 
 
 def get(rt: Runtime, incident_id: int) -> IncidentRecord:

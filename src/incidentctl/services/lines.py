@@ -59,6 +59,7 @@ _MILESTONES = (
     "resolved_at",
     "approved_at",
     "closed_at",
+    "cancelled_at",
 )
 _REQUIRED_TEXT = ("title", "service")
 
@@ -206,6 +207,9 @@ class ImportLine(_Line):
     approved_at: Time = None
     closed_at: Time = None
     problem_reason: Annotated[ProblemReason | None, Word] = None
+    cancelled_at: Time = None
+    cancel_reason: OptionalText = None
+    duplicate_of: Id = None
     sla: dict[str, Any] | None = None
     events: list[ImportEvent] | None = None
 
@@ -235,6 +239,10 @@ class ImportLine(_Line):
                 raise ValueError(f"{name} is before resolved_at")
             if (moment is None) != (getattr(self, who) is None):
                 raise ValueError(f"{name} and {who} go together")
+        if (self.cancelled_at is None) != (self.cancel_reason is None):
+            raise ValueError("cancelled_at and cancel_reason go together")
+        if self.duplicate_of is not None and self.cancelled_at is None:
+            raise ValueError("duplicate_of without cancelled_at")
         return self
 
     def _check_timeline(self, info: ValidationInfo) -> None:
@@ -417,9 +425,10 @@ class LineReader:
     def schedule(self, incident: Any) -> Schedule:
         """The incident's notice schedule. As migration 0002 decided for the incidents it
         found: none for a closed one (deliveries are not part of an export, and it owes
-        nothing more). It depends on the level and on who can be reached: the service's
-        people, the assignee, the reporter and the contact they left (``recipients``)."""
-        if incident.closed_at is not None:
+        nothing more), nor for a cancelled one. It depends on the level and on who can be
+        reached: the service's people, the assignee, the reporter and the contact they left
+        (``recipients``)."""
+        if incident.closed_at is not None or incident.cancelled_at is not None:
             return _NO_NOTICES
         key = (
             incident.level,

@@ -14,6 +14,8 @@ the delivery counts); ``summarize`` is pure and does the arithmetic. Definitions
 - ``recurring``: two or more incidents of one service whose titles have the same
   words once numbers, punctuation, case, word order and a few filler words are
   ignored ("Checkout fails with 502" and "checkout fails: 503").
+- ``cancelled``: the incidents cancelled (opened by mistake, duplicates), in no other
+  figure: not in ``total``, the counts, the verdicts or the durations.
 - ``previous``: the same figures for the period before (the previous calendar month,
   or an interval of the same length) and ``change``, this period minus that one.
 """
@@ -59,6 +61,9 @@ ROW_COLUMNS = (
     "transferred_at",
     "problem_ref",
     "problem_reason",
+    "cancelled_at",
+    "cancel_reason",
+    "duplicate_of",
     "response_due_at",
     "response_stopped_at",
     "recovery_due_at",
@@ -292,8 +297,24 @@ def summarize(
     """The report's figures over ``data`` (pure: no database, no clock).
 
     ``detail=False`` (the previous period) lists only ids: the lists are counted.
+    Cancelled incidents (opened by mistake, duplicates) are counted apart: listed in
+    ``cancelled``, and in no other figure.
     """
-    rows = data.rows
+    rows = [row for row in data.rows if row.cancelled_at is None]
+    cancelled = [
+        {
+            "id": row.id,
+            "title": row.title,
+            "service": row.service,
+            "level": row.level,
+            "reason": row.cancel_reason,
+            "duplicate_of": row.duplicate_of,
+        }
+        if detail
+        else row.id
+        for row in data.rows
+        if row.cancelled_at is not None
+    ]
     level_keys = sorted({*levels, *(row.level for row in rows)})
     by_level = Counter(str(row.level) for row in rows)
     by_service = Counter(row.service for row in rows)
@@ -408,7 +429,7 @@ def summarize(
             **{c: by_channel.get(c, 0) for c in Channel},
             **{c: n for c, n in sorted(by_channel.items()) if c not in set(Channel)},
         },
-        "by_status": {s: by_status.get(s, 0) for s in Status},
+        "by_status": {s: by_status.get(s, 0) for s in Status if s != Status.CANCELLED},
         "by_day": _days(period, by_day),
         "sla": sla,
         "durations": {clock: _stats(spans[clock]) for clock in ClockName},
@@ -417,6 +438,7 @@ def summarize(
         "problems": problems,
         "relevelled": relevelled,
         "recurring": recurring,
+        "cancelled": cancelled,
         "deliveries": dict(data.deliveries),
     }
 
@@ -435,7 +457,7 @@ def _days(period: Period, counts: Counter[str]) -> dict[str, int]:
     return days
 
 
-_COUNTED = ("breaches", "transferred", "problems", "relevelled", "recurring")
+_COUNTED = ("breaches", "transferred", "problems", "relevelled", "recurring", "cancelled")
 
 
 def compare(current: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,9 @@ class Incident(SQLModel, table=True):
     confirmed_by: str | None = None
     problem_ref: str | None = None
     problem_reason: str | None = None
+    cancelled_at: datetime | None = _time()
+    cancel_reason: str | None = None
+    duplicate_of: int | None = None  # the incident this one repeats
     updated_at: datetime = _time(nullable=False)
     # The SLA clocks, kept current on every change so that lists, the board and
     # "what is due at T" are indexed queries and never replay the event log.

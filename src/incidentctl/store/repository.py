@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, func, or_, select, update
+from sqlalchemy import Row, Select, and_, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from incidentctl.domain import NOT_CLOSED, DeliveryStatus, EventKind, NoticeName
+from incidentctl.domain import NOT_CLOSED, Awaiting, DeliveryStatus, EventKind, NoticeName, Status
 from incidentctl.errors import InvalidInput, NotFound
 from incidentctl.store import engine
 from incidentctl.store.models import Delivery, Event, Incident
@@ -29,7 +29,7 @@ INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
 
-# Events whose time is a fact the SLA clocks depend on.
+# Events whose time is a fact the SLA clocks (and the notices) depend on.
 CLOCK_EVENTS = (
     EventKind.OPENED,
     EventKind.ACKNOWLEDGED,
@@ -37,6 +37,7 @@ CLOCK_EVENTS = (
     EventKind.RECOVERED,
     EventKind.RESOLVED,
     EventKind.RELEVELLED,
+    EventKind.REOPENED,
 )
 _FINAL = tuple(s for s in DeliveryStatus if s.final)
 _DELIVERED = tuple(s for s in DeliveryStatus if s.delivered)
@@ -93,6 +94,17 @@ def clock_events_of(session: Session, *, incident_id: int) -> list[Event]:
     return list(session.execute(stmt).scalars())
 
 
+def first_event(session: Session, *, incident_id: int, kind: str) -> Event | None:
+    """The incident's first event of ``kind``, or None."""
+    stmt = (
+        select(Event)
+        .where(col(Event.incident_id) == incident_id, col(Event.kind) == kind)
+        .order_by(col(Event.id))
+        .limit(1)
+    )
+    return session.execute(stmt).scalars().first()
+
+
 def events_of(session: Session, *, incident_id: int) -> list[Event]:
     """The incident's timeline, in the order it was recorded."""
     stmt = select(Event).where(col(Event.incident_id) == incident_id).order_by(col(Event.id))
@@ -127,6 +139,8 @@ class IncidentFilter:
     until: datetime | None = None
     limit: int | None = None
     all_statuses: bool = False  # no --status: every status rather than the not-closed
+    awaiting: str | None = None  # an ``Awaiting``: resolved incidents waiting for it
+    approval_levels: tuple[int, ...] = ()  # the levels whose solutions need approval
 
 
 def _not_closed() -> Any:
@@ -157,6 +171,12 @@ def _matching(flt: IncidentFilter, now: datetime) -> Select[Any]:
         stmt = stmt.where(col(Incident.assignee) == flt.assignee)
     if flt.overdue:
         stmt = stmt.where(col(Incident.deadline_at) <= now)
+    if flt.awaiting is not None:
+        unapproved = and_(
+            col(Incident.level).in_(flt.approval_levels), col(Incident.approved_at).is_(None)
+        )
+        waiting = unapproved if flt.awaiting == Awaiting.APPROVAL else not_(unapproved)
+        stmt = stmt.where(col(Incident.status) == Status.RESOLVED, waiting)
     if flt.since:
         stmt = stmt.where(col(Incident.reported_at) >= flt.since)
     if flt.until:
