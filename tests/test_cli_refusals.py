@@ -56,7 +56,7 @@ CASES = [
     (["list", "--since", "yesterday-ish"], 2, "invalid_input", "yesterday-ish"),
     (["list", "--limit", "-1"], 2, "invalid_input", "--limit"),
     (["show", "99"], 3, "not_found", "no incident 99"),
-    (["show", "abc"], 2, "usage", "valid integer"),
+    (["show", "abc"], 2, "usage", "not an incident id"),
     (["ack", "99"], 3, "not_found", "no incident 99"),
     (["ack", "1", "--at", "2026-11-25T02:59:00Z"], 2, "invalid_input", "before incident 1"),
     (["ack", "1", "--at", "in a bit"], 2, "invalid_input", "in a bit"),

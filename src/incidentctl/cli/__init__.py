@@ -7,14 +7,17 @@ at module level, so ``--help`` and ``--version`` stay fast.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer._click.parser import _OptionParser
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from incidentctl.errors import ExitStatus, IncidentctlError
 
@@ -38,8 +41,126 @@ def report_error(code: str, message: str, *, as_json: bool) -> None:
         sys.stderr.write(error_line(message) + "\n")
 
 
+# What an option looks like on the command line: ``-l``, ``-l1``, ``--level``,
+# ``--at=…``. Anything else that begins with "-" (``- restarted the pod``, ``-5%
+# conversions``) cannot be an option, so it is text.
+OPTION_LIKE = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]*(=.*)?", re.DOTALL)
+TEXT_AFTER_DASHES = (
+    "Text that begins with '-' goes after '--', e.g. incidentctl note 1 -- '-restarted'."
+)
+
+
+LEVELS_HELP = "{levels}"  # in an option's help: the levels of the policy in force
+
+
+def policy_levels(ctx: Any) -> str:
+    """``1 (Major), 2 (Minor) or 3 (No impact)``: the levels of the policy the command
+    would run under (``--config``, ``INCIDENTCTL_CONFIG``, ./sla.toml, ...)."""
+    try:
+        levels = ctx.find_root().obj.policy.levels
+    except IncidentctlError:  # a broken policy: --help still answers
+        return "a level of the policy (incidentctl policy show)"
+    named = [f"{n} ({level.name})" for n, level in sorted(levels.items())]
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
+
+
+class _TextFriendlyParser(_OptionParser):
+    """Click's parser, except that an argument beginning with "-" that cannot be an
+    option is taken as text (a note "- restarted the pod", a title "-5% conversions")."""
+
+    def _process_opts(self, arg: str, state: Any) -> None:
+        if OPTION_LIKE.fullmatch(arg) is None:
+            state.largs.append(arg)
+            return
+        super()._process_opts(arg, state)
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown by its name alone: ``ID``, not ``{ID}`` or ``ID <int>``."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        return self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+
+
+def _set_actor(ctx: Any, param: Any, value: str | None) -> None:
+    """``ack 42 --as wang.wei``: the same as ``incidentctl --as wang.wei ack 42``."""
+    if value is None:
+        return
+    rt = ctx.find_root().obj
+    if rt.actor_option is not None and rt.actor_option != value:
+        raise typer.BadParameter(
+            f"given twice, as {rt.actor_option!r} and {value!r}", param_hint="'--as'"
+        )
+    rt.actor_option = value
+
+
+class IncidentctlCommand(TyperCommand):
+    """A command as its help shows it: placeholders are names (``--level LEVEL``,
+    ``--format [table|json]``, ``ID``), never Python types; text that begins with
+    "-" is text. An *acting* command (one that records who did it) also takes
+    ``--as`` after its name."""
+
+    acts = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument):
+                param.__class__ = _PlainArgument
+                if param.metavar is None:
+                    param.metavar = (param.name or "").upper()
+            elif isinstance(param, TyperOption) and not param.is_flag and param.metavar is None:
+                choices = param.type_descriptor.choices
+                param.metavar = (
+                    "[" + "|".join(str(getattr(c, "value", c)) for c in choices) + "]"
+                    if param.type_descriptor.is_choice and choices
+                    else (param.name or "").rstrip("_").upper().replace("_", "-")
+                )
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        # (the command is built once and may show its help under several policies)
+        templates = {
+            p: p.help
+            for p in self.params
+            if isinstance(p, TyperOption) and p.help and LEVELS_HELP in p.help
+        }
+        for param, template in templates.items():
+            param.help = template.replace(LEVELS_HELP, policy_levels(ctx))
+        try:
+            super().format_options(ctx, formatter)
+        finally:
+            for param, template in templates.items():
+                param.help = template
+
+    def make_parser(self, ctx: Any) -> _OptionParser:
+        parser = _TextFriendlyParser(ctx)
+        for param in self.get_params(ctx):
+            param.add_to_parser(parser, ctx)
+        return parser
+
+
+class ActingCommand(IncidentctlCommand):
+    acts = True
+
+
 class IncidentctlGroup(TyperGroup):
     """The root command; its ``main`` converts every failure to the documented exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # ``--as`` after an acting command's name too: the root's option, copied
+        (root_as,) = (p for p in self.params if isinstance(p, TyperOption) and "--as" in p.opts)
+        for command in self.commands.values():
+            if isinstance(command, IncidentctlCommand) and command.acts:
+                after = copy.copy(root_as)
+                after.name = "actor_after_command"
+                after.expose_value = False
+                after.callback = _set_actor
+                after.help = "Who is acting (as --as before the command)."
+                command.params.insert(max(0, len(command.params) - 1), after)
 
     def main(  # type: ignore[override]
         self,
@@ -77,6 +198,8 @@ class IncidentctlGroup(TyperGroup):
             return ExitStatus.INTERRUPTED
         except typer.TyperException as error:  # Typer's usage errors: bad option, missing value
             message = error.format_message()
+            if isinstance(error, typer._click.exceptions.NoSuchOption):
+                message = f"{message}\n{TEXT_AFTER_DASHES}"
             ctx = getattr(error, "ctx", None)
             if ctx is not None and not as_json:
                 message = f"{message}\nTry '{ctx.command_path} --help'."

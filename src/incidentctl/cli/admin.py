@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from incidentctl.cli.app import app
+from incidentctl.cli.app import Commands, app
 from incidentctl.cli.options import JsonOption, runtime
 
-policy_app = typer.Typer(
+policy_app = Commands(
     help="Validate or print the effective policy (sla.toml).", rich_markup_mode=None
 )
-db_app = typer.Typer(help="Look after the database.", rich_markup_mode=None)
+db_app = Commands(help="Look after the database.", rich_markup_mode=None)
 app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
 

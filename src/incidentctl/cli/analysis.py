@@ -151,7 +151,7 @@ def export(
     output.write_documents(chosen_format(format_, as_json), documents)
 
 
-@app.command("import")
+@app.command("import", acts=True)
 def import_(
     ctx: typer.Context,
     source: Annotated[

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.models import CommandFunctionType
 
 from incidentctl import __version__
-from incidentctl.cli import IncidentctlGroup
+from incidentctl.cli import ActingCommand, IncidentctlCommand, IncidentctlGroup
 from incidentctl.cli.options import JsonOption, runtime
 from incidentctl.runtime import Runtime
 
@@ -25,7 +27,19 @@ Example:
     incidentctl list --overdue --json | jq '.[].id'
 """
 
-app = typer.Typer(
+
+class Commands(typer.Typer):
+    """Typer, whose commands show names, not types, in their help; ``acts=True`` marks a
+    command that records who did it (it takes ``--as`` after its name too)."""
+
+    def command(
+        self, name: str | None = None, *, acts: bool = False, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        kwargs.setdefault("cls", ActingCommand if acts else IncidentctlCommand)
+        return super().command(name, **kwargs)
+
+
+app = Commands(
     name="incidentctl",
     cls=IncidentctlGroup,
     help=HELP,

@@ -23,6 +23,7 @@ from incidentctl.cli.options import (
     chosen_format,
     emit_incident,
     format_option,
+    incident_id,
     note_unknown_person,
     note_unlisted_service,
     parse_when,
@@ -40,28 +41,30 @@ ReasonOption = Annotated[
 ]
 
 
-@app.command("open")
+@app.command("open", acts=True)
 def open_(
     ctx: typer.Context,
     title: Annotated[
         str, typer.Argument(help="What was reported, in one line.", show_default=False)
     ],
-    level: Annotated[
-        int, typer.Option("--level", "-l", help="1 (major), 2 (minor) or 3.", show_default=False)
-    ],
+    level: Annotated[int, typer.Option("--level", "-l", help="{levels}.", show_default=False)],
     service: Annotated[
         str, typer.Option("--service", "-s", help="The affected service.", show_default=False)
     ],
     details: Annotated[
         str | None,
-        typer.Option(help="Symptoms and details ('-': read them from standard input)."),
+        typer.Option(
+            metavar="TEXT", help="Symptoms and details ('-': read them from standard input)."
+        ),
     ] = None,
     channel: Annotated[Channel, typer.Option(help="How it came in.")] = Channel.OTHER,
     reporter: Annotated[str | None, typer.Option(help="Who reported it.")] = None,
     contact: Annotated[str | None, typer.Option(help="How to reach the reporter.")] = None,
     occurred: Annotated[
         str | None,
-        typer.Option("--occurred", help="When the fault began (default: when reported)."),
+        typer.Option(
+            "--occurred", metavar="TIME", help="When the fault began (default: when reported)."
+        ),
     ] = None,
     at: AtOption = None,
     assignee: Annotated[str | None, typer.Option(help="Who handles it.")] = None,
@@ -214,7 +217,7 @@ def show(
         terminal.print_record(record, rt.now)
 
 
-@app.command("ack")
+@app.command("ack", acts=True)
 def ack(
     ctx: typer.Context, incident_id: IdArgument, at: AtOption = None, as_json: JsonOption = False
 ) -> None:
@@ -236,7 +239,7 @@ def ack(
     )
 
 
-@app.command("assign")
+@app.command("assign", acts=True)
 def assign(
     ctx: typer.Context,
     incident_id: IdArgument,
@@ -258,7 +261,7 @@ def assign(
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} assigned.")
 
 
-@app.command("note")
+@app.command("note", acts=True)
 def note(
     ctx: typer.Context,
     incident_id: IdArgument,
@@ -291,7 +294,7 @@ def note(
     )
 
 
-@app.command("transfer")
+@app.command("transfer", acts=True)
 def transfer(
     ctx: typer.Context,
     incident_id: IdArgument,
@@ -327,7 +330,7 @@ def transfer(
     )
 
 
-@app.command("relevel")
+@app.command("relevel", acts=True)
 def relevel(
     ctx: typer.Context,
     incident_id: IdArgument,
@@ -357,7 +360,7 @@ def relevel(
     )
 
 
-@app.command("recover")
+@app.command("recover", acts=True)
 def recover(
     ctx: typer.Context, incident_id: IdArgument, at: AtOption = None, as_json: JsonOption = False
 ) -> None:
@@ -374,7 +377,7 @@ def recover(
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} recovered.")
 
 
-@app.command("resolve")
+@app.command("resolve", acts=True)
 def resolve(
     ctx: typer.Context,
     incident_id: IdArgument,
@@ -404,7 +407,7 @@ def resolve(
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} resolved.")
 
 
-@app.command("approve")
+@app.command("approve", acts=True)
 def approve(
     ctx: typer.Context, incident_id: IdArgument, at: AtOption = None, as_json: JsonOption = False
 ) -> None:
@@ -426,7 +429,7 @@ def approve(
     )
 
 
-@app.command("close")
+@app.command("close", acts=True)
 def close(
     ctx: typer.Context,
     incident_id: IdArgument,
@@ -452,7 +455,7 @@ def close(
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} closed.")
 
 
-@app.command("reopen")
+@app.command("reopen", acts=True)
 def reopen(
     ctx: typer.Context,
     incident_id: IdArgument,
@@ -490,7 +493,7 @@ def reopen(
     )
 
 
-@app.command("cancel")
+@app.command("cancel", acts=True)
 def cancel(
     ctx: typer.Context,
     incident_id: IdArgument,
@@ -505,7 +508,11 @@ def cancel(
     duplicate_of: Annotated[
         int | None,
         typer.Option(
-            "--duplicate-of", metavar="ID", help="The incident it repeats.", show_default=False
+            "--duplicate-of",
+            metavar="ID",
+            parser=incident_id,
+            help="The incident it repeats.",
+            show_default=False,
         ),
     ] = None,
     at: AtOption = None,
@@ -531,7 +538,7 @@ def cancel(
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} cancelled.")
 
 
-@app.command("edit")
+@app.command("edit", acts=True)
 def edit(
     ctx: typer.Context,
     incident_id: IdArgument,
@@ -549,7 +556,7 @@ def edit(
     ] = None,
     channel: Annotated[Channel | None, typer.Option(help="How it came in.")] = None,
     occurred: Annotated[
-        str | None, typer.Option("--occurred", help="When the fault began.")
+        str | None, typer.Option("--occurred", metavar="TIME", help="When the fault began.")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -579,7 +586,7 @@ def edit(
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} corrected.")
 
 
-@app.command("problem")
+@app.command("problem", acts=True)
 def problem(
     ctx: typer.Context,
     incident_id: IdArgument,

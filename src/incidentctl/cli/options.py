@@ -14,23 +14,43 @@ if TYPE_CHECKING:
     from incidentctl.output import Format
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+MAX_ID = 2**31 - 1  # ids are a 32-bit INTEGER column on PostgreSQL
+
+
+def incident_id(value: str) -> int:
+    """An incident id as people write it: ``42`` or ``#42`` (as the board shows it)."""
+    digits = value.strip().removeprefix("#")
+    if not (digits.isascii() and digits.isdigit()):
+        raise typer.BadParameter(f"{value!r} is not an incident id: write a number, 42 or #42")
+    number = int(digits)
+    if not 1 <= number <= MAX_ID:
+        raise typer.BadParameter(f"{value!r} is not an incident id: ids run from 1 to {MAX_ID}")
+    return number
+
+
 IdArgument = Annotated[
-    int, typer.Argument(help="The incident's id.", metavar="ID", show_default=False)
+    int,
+    typer.Argument(
+        help="The incident's id (42 or #42).", metavar="ID", parser=incident_id, show_default=False
+    ),
 ]
 # The filters `list` and `export` share.
 LevelFilter = Annotated[int | None, typer.Option(help="Only this level.")]
-ServiceFilter = Annotated[str | None, typer.Option(help="Only this service.")]
+ServiceFilter = Annotated[str | None, typer.Option("--service", "-s", help="Only this service.")]
 AssigneeFilter = Annotated[str | None, typer.Option(help="Only this owner.")]
 OverdueFilter = Annotated[
     bool, typer.Option("--overdue", help="Only incidents with a clock running past its due time.")
 ]
-SinceFilter = Annotated[str | None, typer.Option(help="Reported at or after this time.")]
-UntilFilter = Annotated[str | None, typer.Option(help="Reported before this time.")]
+SinceFilter = Annotated[
+    str | None, typer.Option(metavar="TIME", help="Reported at or after this time.")
+]
+UntilFilter = Annotated[str | None, typer.Option(metavar="TIME", help="Reported before this time.")]
 LimitFilter = Annotated[int | None, typer.Option(help="At most this many.")]
 AtOption = Annotated[
     str | None,
     typer.Option(
         "--at",
+        metavar="TIME",
         help="When it happened, if earlier than now: 2026-11-25T03:10:00Z, "
         "'2026-11-25 03:10', 03:10 (the most recent), 'yesterday 23:55', '15 min ago'.",
         show_default=False,
