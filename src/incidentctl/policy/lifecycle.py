@@ -55,11 +55,12 @@ def _refuse(incident: Milestones, why: str) -> Conflict:
 
 def check_live(incident: Milestones, action: str) -> None:
     """Every step of the process but ``note``, ``edit`` and ``reopen`` needs an incident
-    that was not cancelled."""
+    that was not cancelled; ``action`` is the step as the refusal says it
+    (``"send it to problem management"``)."""
     if incident.status == Status.CANCELLED:
         raise _refuse(
             incident,
-            f"it was cancelled ({incident.cancel_reason}); reopen it before you {action} it",
+            f"it was cancelled ({incident.cancel_reason}); reopen it before you {action}",
         )
 
 

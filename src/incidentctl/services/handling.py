@@ -71,6 +71,21 @@ def _after_solution(rt: Runtime, at: datetime | None, incident: Incident) -> dat
     return when
 
 
+def _after_outage(session: Session, when: datetime, incident: Incident) -> None:
+    """A recovery (or a solution, which implies one) of a service that went down again
+    (``reopen --down``) is not before it went down again."""
+    if incident.recovered_at is not None or incident.id is None:
+        return
+    reopened = repository.events_by_incident(
+        session, incident_ids=[incident.id], kinds=(EventKind.REOPENED,)
+    ).get(incident.id, [])
+    down = [event.at for event in reopened if event.data.get("down")]
+    if down and when < down[-1]:
+        raise InvalidInput(
+            f"{to_rfc3339(when)} is before the service went down again ({to_rfc3339(down[-1])})"
+        )
+
+
 def _text(value: str, what: str) -> str:
     value = value.strip()
     if not value:
@@ -180,7 +195,7 @@ def open_incident(
 
 def acknowledge(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "acknowledge")
+        incident = _load(session, incident_id, "acknowledge it")
         if incident.acknowledged_at:  # (the loser of a race is told who won)
             first = repository.first_event(
                 session, incident_id=incident_id, kind=EventKind.ACKNOWLEDGED
@@ -203,7 +218,7 @@ def acknowledge(rt: Runtime, incident_id: int, *, at: datetime | None = None) ->
 def assign(rt: Runtime, incident_id: int, *, to: str, at: datetime | None = None) -> Incident:
     to = _text(to, "the new owner")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "assign")
+        incident = _load(session, incident_id, "assign it")
         lifecycle.check_active(incident, "assign")
         previous = incident.assignee
         incident.assignee = to
@@ -246,7 +261,7 @@ def transfer(
     if team not in set(Team):
         raise InvalidInput(f"unknown team {team!r}: use {' or '.join(Team)}")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "transfer")
+        incident = _load(session, incident_id, "transfer it")
         lifecycle.check_transfer(incident, to, team)
         when = _check_time(rt, at, incident)
         if team == Team.DEV and incident.transferred_at is None:
@@ -274,7 +289,7 @@ def relevel(
     reason = _text(reason, "the reason")
     rt.policy.level(level)
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "relevel")
+        incident = _load(session, incident_id, "relevel it")
         lifecycle.check_relevel(incident, level)
         when = _check_time(rt, at, incident)
         _append(
@@ -294,9 +309,10 @@ def relevel(
 
 def recover(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "recover")
+        incident = _load(session, incident_id, "recover it")
         lifecycle.check_recover(incident)
         when = _check_time(rt, at, incident)
+        _after_outage(session, when, incident)
         incident.recovered_at = when
         _append(session, rt, incident, EventKind.RECOVERED, when)
         refresh(session, rt, incident)
@@ -308,9 +324,10 @@ def resolve(
 ) -> Incident:
     solution = _text(solution, "the solution")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "resolve")
+        incident = _load(session, incident_id, "resolve it")
         lifecycle.check_resolve(incident)
         when = _check_time(rt, at, incident)
+        _after_outage(session, when, incident)
         if incident.recovered_at and when < incident.recovered_at:
             raise InvalidInput(
                 f"{to_rfc3339(when)} is before the service was recovered "
@@ -328,7 +345,7 @@ def resolve(
 
 def approve(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "approve")
+        incident = _load(session, incident_id, "approve it")
         lifecycle.check_approve(
             incident,
             actor=rt.actor,
@@ -347,7 +364,7 @@ def close(
 ) -> Incident:
     confirmed_by = _text(confirmed_by, "--confirmed-by")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "close")
+        incident = _load(session, incident_id, "close it")
         lifecycle.check_close(
             incident,
             approval_required=rt.policy.level(incident.level).approval,
@@ -512,7 +529,7 @@ def problem(
     if reason not in set(ProblemReason):
         raise InvalidInput(f"unknown problem reason {reason!r}: use {', '.join(ProblemReason)}")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "send")
+        incident = _load(session, incident_id, "send it to problem management")
         lifecycle.check_problem(incident)
         incident.problem_ref, incident.problem_reason = ref, reason
         when = _check_time(rt, at, incident)
