@@ -121,6 +121,7 @@ class EmailRule(_Model):
 class NoticeRule(_Model):
     within: Duration | None = None
     every: Duration | None = None
+    remind_after: Duration | None = None  # approval: the reminder while unapproved
     sms: list[Name] = []
     email: EmailRule = EmailRule()
     phone: list[Name] = []
@@ -142,6 +143,15 @@ class Notifications(_Model):
     rectification: NoticeRule = NoticeRule()
     # Used for overdue-response, overdue-recovery and overdue-resolution.
     overdue: NoticeRule = NoticeRule()
+    # On by default (the seed hands work to people, who must hear of it): the new
+    # owner of an assign or transfer, and the developers' team of a transfer to them.
+    handover: NoticeRule = NoticeRule(
+        sms=["assignee"], email=EmailRule(to=["assignee"], cc=["dev_team"])
+    )
+    # The incident managers, when a solution of a level with approval = true waits.
+    approval: NoticeRule = NoticeRule(
+        email=EmailRule(to=["incident_managers"]), remind_after=timedelta(hours=1)
+    )
 
     @model_validator(mode="after")
     def _progress_needs_interval(self) -> Notifications:
@@ -160,6 +170,7 @@ class Roles(_Model):
     om_team: Name
     rd_leader: Name
     incident_managers: list[Name] = []
+    dev_team: Name | None = None  # the developers' team address (transfers to them)
 
 
 class Service(_Model):
@@ -302,6 +313,8 @@ class Policy(_Model):
             return [self.roles.rd_leader]
         if token == "incident_managers":
             return list(self.roles.incident_managers)
+        if token == "dev_team":
+            return [self.roles.dev_team] if self.roles.dev_team else []
         return [token]
 
     def address(self, name: str, channel: ContactChannel) -> str | None:

@@ -136,6 +136,9 @@ class NoticeName(StrEnum):
     OVERDUE_RESPONSE = "overdue-response"
     OVERDUE_RECOVERY = "overdue-recovery"
     OVERDUE_RESOLUTION = "overdue-resolution"
+    HANDOVER = "handover"  # to the new owner of an assign or transfer
+    APPROVAL = "approval"  # to the incident managers: a solution waits for them
+    APPROVAL_REMINDER = "approval-reminder"  # the same, remind_after later
 
     @classmethod
     def overdue(cls, clock: str) -> NoticeName:
@@ -151,7 +154,11 @@ class NoticeName(StrEnum):
     @property
     def rule(self) -> NoticeRuleName:
         """The policy rule it follows: the ``overdue-*`` notices share ``overdue``."""
-        return NoticeRuleName.OVERDUE if self.clock else NoticeRuleName(self.value)
+        if self.clock:
+            return NoticeRuleName.OVERDUE
+        if self is NoticeName.APPROVAL_REMINDER:
+            return NoticeRuleName.APPROVAL
+        return NoticeRuleName(self.value)
 
 
 class NoticeRuleName(StrEnum):
@@ -161,6 +168,8 @@ class NoticeRuleName(StrEnum):
     PROGRESS = "progress"
     RECTIFICATION = "rectification"
     OVERDUE = "overdue"
+    HANDOVER = "handover"
+    APPROVAL = "approval"
 
 
 class ContactChannel(StrEnum):

@@ -232,7 +232,7 @@ step("11-02 02:15", "--as", "王芳", "note", "3", "Pool exhausted at 02:10", "-
 step("11-02 02:20", "ack", "4")  # after its Level-1 response due time (02:10)
 step("11-02 02:25", "assign", "4", "--to", "zhao.lei")
 step("11-02 02:30", "recover", "3")
-escalate("11-02 02:31")
+escalate("11-02 02:31", expect=6)  # zhao.lei, the new owner of #4, has no contact to tell
 step(
     "11-02 03:00", "open", "Portal shows error 500", "--level", "1", "--service", "web-portal"
 )  # 5

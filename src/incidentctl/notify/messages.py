@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from incidentctl.config import Policy
-from incidentctl.domain import ClockName, NoticeName
+from incidentctl.domain import ClockName, NoticeName, Team
 from incidentctl.policy.notices import Notice
 from incidentctl.policy.recipients import PlannedDelivery, recipients
 from incidentctl.text import one_line
@@ -44,6 +44,9 @@ _TITLES: dict[str, str] = {
     NoticeName.OVERDUE_RESPONSE: "OVERDUE response",
     NoticeName.OVERDUE_RECOVERY: "OVERDUE recovery",
     NoticeName.OVERDUE_RESOLUTION: "OVERDUE resolution",
+    NoticeName.HANDOVER: "HANDED OVER",
+    NoticeName.APPROVAL: "APPROVAL NEEDED",
+    NoticeName.APPROVAL_REMINDER: "APPROVAL REMINDER",
 }
 
 
@@ -54,8 +57,10 @@ def draft(
     *,
     now: datetime,
     notes: Sequence[Note] = (),
+    handover: Any = None,
 ) -> Draft:
-    """Subject, text and deliveries of one notice."""
+    """Subject, text and deliveries of one notice (``handover``: the assign or transfer
+    event a ``handover`` notice tells of)."""
     level = incident.level
     level_name = policy.levels[level].name if level in policy.levels else f"Level {level}"
     title = one_line(incident.title)
@@ -82,6 +87,22 @@ def draft(
             lines.extend(f"- {stamp(n.at)[11:]} {one_line(n.text)}" for n in notes)
         else:
             lines.append("No progress recorded since the last update.")
+    elif name == NoticeName.HANDOVER:
+        lines.extend(_handover_lines(incident, handover))
+        lines.append(_clock_line(incident, now))
+        lines.append(
+            f"Details: incidentctl show {incident.id}"
+            if incident.acknowledged_at
+            else f"To acknowledge: incidentctl ack {incident.id}"
+        )
+    elif name in (NoticeName.APPROVAL, NoticeName.APPROVAL_REMINDER):
+        resolved = incident.resolved_at
+        if name == NoticeName.APPROVAL_REMINDER:
+            waited = format_duration(now - resolved)
+            lines.append(f"Still not approved, {waited} after the solution.")
+        lines.append(f"Solution provided {stamp(resolved)}: {one_line(incident.solution or '')}")
+        lines.append(f"Level {level} asks an incident manager's approval before it is closed.")
+        lines.append(f"To approve: incidentctl --as NAME approve {incident.id}")
     elif name == NoticeName.RECTIFICATION:
         recovered = incident.recovered_at
         took = format_duration(recovered - incident.occurred_at)
@@ -103,6 +124,17 @@ def draft(
         text="\n".join(lines),
         deliveries=recipients(policy, name.rule, incident),
     )
+
+
+def _handover_lines(incident: Any, event: Any) -> list[str]:
+    """Who handed it over, to whom, when and why."""
+    if event is None:  # (the event is always there; the notice still says what it can)
+        return [f"Now held by {one_line(incident.assignee or 'the developers')}."]
+    to = event.data.get("to") or "the developers"
+    team = " (developers)" if event.data.get("team") == Team.DEV else ""
+    why = event.data.get("reason")
+    line = f"Handed over to {one_line(to)}{team} by {one_line(event.actor)} at {stamp(event.at)}"
+    return [f"{line}: {one_line(why)}." if why else f"{line}."]
 
 
 def _clock_line(incident: Any, now: datetime) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "current_level",
     "deadline",
     "facts_of",
+    "is_handover",
 ]
 
 
@@ -63,6 +64,11 @@ class IncidentFacts:
     cancelled_at: datetime | None = None  # stops every clock while it stands
     outages: int = 0  # times the service went down again (``reopen --down``)
     down_since: datetime | None = None  # the latest of them, when no recovery followed it
+    # (for the notices) work handed to someone else: assign or transfer, not to oneself
+    handovers: int = 0
+    handed_over_at: datetime | None = None  # the latest of them
+    resolutions: int = 0  # solutions provided (a reopened incident is resolved again)
+    last_resolved_at: datetime | None = None  # the latest of them
 
 
 class Clock(NamedTuple):
@@ -192,8 +198,19 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
     relevels = []
     outages = 0
     down_since = None
+    handovers = resolutions = 0
+    handed_over_at = last_resolved_at = None
     for event in events:
         kind = event.kind
+        if kind in _HANDOVERS:
+            if is_handover(event):
+                handovers += 1
+                handed_over_at = event.at
+            if kind == _ASSIGNED:
+                continue
+        elif kind == _RESOLVED:
+            resolutions += 1
+            last_resolved_at = event.at
         if kind == _RELEVELLED:
             relevels.append((event.at, event.id or 0, event.data["to"]))
             continue
@@ -221,6 +238,10 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
         relevels=tuple(Relevel(at=at, level=level) for at, _, level in relevels),
         outages=outages,
         down_since=down_since,
+        handovers=handovers,
+        handed_over_at=handed_over_at,
+        resolutions=resolutions,
+        last_resolved_at=last_resolved_at,
     )
 
 
@@ -230,8 +251,15 @@ _RELEVELLED, _ACKNOWLEDGED, _TRANSFERRED = (
     EventKind.TRANSFERRED,
 )
 _RECOVERED, _RESOLVED, _DEV = EventKind.RECOVERED, EventKind.RESOLVED, Team.DEV
-_REOPENED = EventKind.REOPENED
+_REOPENED, _ASSIGNED = EventKind.REOPENED, EventKind.ASSIGNED
+_HANDOVERS = frozenset((_ASSIGNED, _TRANSFERRED))
 _STOPS = frozenset((_ACKNOWLEDGED, _TRANSFERRED, _RECOVERED, _RESOLVED))
+
+
+def is_handover(event: Any) -> bool:
+    """An assign or transfer to someone other than its author (taking it oneself tells
+    nobody)."""
+    return event.kind in _HANDOVERS and event.data.get("to") != event.actor
 
 
 def deadline(clocks: Mapping[str, Clock] | Iterable[Clock]) -> datetime | None:

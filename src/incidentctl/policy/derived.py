@@ -23,7 +23,7 @@ from incidentctl.policy.clocks import (
     deadline,
 )
 from incidentctl.policy.lifecycle import derive_status
-from incidentctl.policy.notices import NoticeFacts, Schedule, next_notice_at
+from incidentctl.policy.notices import NoticeFacts, Schedule, next_notice_at, notice_facts
 
 __all__ = ["Derived", "TimelineEvent", "derive", "timeline_of"]
 
@@ -65,17 +65,11 @@ def derive(
     clocks = compute_clocks(facts, levels=levels, relevel=relevel, now=now)
     notices = None
     notify_at = None
-    if schedule.notify:
-        last = facts.relevels[-1].at if facts.relevels else None
-        notices = NoticeFacts(
-            reported_at=incident.reported_at,
-            relevels=len(facts.relevels),
-            relevelled_at=last,
-            recovered_at=incident.recovered_at,
-            closed_at=incident.closed_at,
-            outages=facts.outages,
+    if schedule.active:
+        notices = notice_facts(
+            incident,
+            facts,
             clocks={name: (clock.due_at, clock.stopped_at) for name, clock in clocks.items()},
-            handled=frozenset((name, seq) for name, seq in incident.notices_handled or ()),
         )
         notify_at = next_notice_at(notices, schedule, now=now, sent=sent)
     nearest = deadline(clocks.values())

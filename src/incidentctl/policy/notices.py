@@ -15,21 +15,29 @@ The rules, for an incident whose current level notifies:
   went down again (``reopen --down``) before.
 - ``overdue-response|recovery|resolution`` #0: due when that clock breaches, while it
   is still running (a clock that has stopped no longer needs an escalation).
+- ``handover`` #k: due at the (k+1)-th handover (an assign or transfer to someone
+  other than the one who made it). Only the latest one is ever due: it goes to
+  whoever holds the incident now.
+- ``approval`` #k and ``approval-reminder`` #k: due when the (k+1)-th solution of an
+  incident whose level asks for approval was provided, and ``remind_after`` later,
+  while it is not approved.
 
 A closed incident gets nothing but ``rectification``; a cancelled one nothing (its
-schedule does not notify); a level with ``notify = false``
-gets nothing at all. A notice in ``handled`` is never due: the incident had it where
-it came from (``import --no-past-notices``: the notices due at the import).
+schedule is inactive); a level with ``notify = false`` gets only the notices addressed
+to someone who must act (``handover``, ``approval``). A notice in ``handled`` is never
+due: the incident had it where it came from (``import --no-past-notices``: the notices
+due at the import).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from incidentctl.domain import ClockName, EventKind, NoticeName, NoticeRuleName
+from incidentctl.domain import ClockName, NoticeName, NoticeRuleName
+from incidentctl.policy.clocks import IncidentFacts
 
 __all__ = [
     "Notice",
@@ -54,6 +62,11 @@ class NoticeFacts:
     recovered_at: datetime | None = None
     closed_at: datetime | None = None
     outages: int = 0  # how many times the service went down again after a recovery
+    handovers: int = 0  # assigns and transfers to someone else
+    handed_over_at: datetime | None = None  # the latest of them
+    resolutions: int = 0  # solutions provided
+    resolved_at: datetime | None = None  # the current solution's time (None: unresolved)
+    approved_at: datetime | None = None
     # clock name -> (due_at, stopped_at), as stored on the incident
     clocks: Mapping[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
     handled: frozenset[tuple[str, int]] = frozenset()  # notices it had elsewhere
@@ -65,8 +78,16 @@ class Schedule:
 
     notify: bool  # the incident's current level notifies
     every: timedelta | None = None  # progress interval
-    # rule names with at least one recipient: initial, progress, rectification, overdue
+    # rule names with at least one recipient: initial, progress, rectification, overdue,
+    # handover, approval
     enabled: frozenset[str] = frozenset(NoticeRuleName)
+    approval: bool = False  # the current level asks for approval of the solution
+    remind_after: timedelta | None = None  # the approval reminder
+
+    @property
+    def active(self) -> bool:
+        """Some notice may fall due (the level notifies, or someone must act)."""
+        return self.notify or bool(self.enabled & _PERSONAL)
 
 
 class Notice(NamedTuple):
@@ -83,25 +104,28 @@ class Notice(NamedTuple):
         return (self.name, self.sequence)
 
 
-def notice_facts(incident: Any, events: Iterable[Any]) -> NoticeFacts:
-    """The facts the due notices depend on: the incident's row, its re-levels and its
-    ``reopened --down`` events."""
-    relevels = []
-    outages = 0
-    for e in events:
-        if e.kind == EventKind.RELEVELLED:
-            relevels.append((e.at, e.id or 0))
-        elif e.kind == EventKind.REOPENED and e.data.get("down"):
-            outages += 1
-    relevels.sort()
+def notice_facts(
+    incident: Any,
+    facts: IncidentFacts,
+    clocks: Mapping[str, tuple[datetime, datetime | None]] | None = None,
+) -> NoticeFacts:
+    """The facts the due notices depend on: the incident's row, the facts of its events
+    (``clocks.facts_of``) and its clocks (default: as stored on the incident)."""
     return NoticeFacts(
         reported_at=incident.reported_at,
-        relevels=len(relevels),
-        relevelled_at=relevels[-1][0] if relevels else None,
+        relevels=len(facts.relevels),
+        relevelled_at=facts.relevels[-1].at if facts.relevels else None,
         recovered_at=incident.recovered_at,
         closed_at=incident.closed_at,
-        outages=outages,
-        clocks={
+        outages=facts.outages,
+        handovers=facts.handovers,
+        handed_over_at=facts.handed_over_at,
+        resolutions=facts.resolutions,
+        resolved_at=incident.resolved_at,
+        approved_at=incident.approved_at,
+        clocks=clocks
+        if clocks is not None
+        else {
             clock: (getattr(incident, f"{clock}_due_at"), getattr(incident, f"{clock}_stopped_at"))
             for clock in ClockName
         },
@@ -121,10 +145,12 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
 
     For progress this is the latest mark at or before ``now`` and the next mark after it.
     """
-    if not schedule.notify:
-        return []
     found: list[Notice] = []
     enabled = schedule.enabled
+    if facts.closed_at is None:
+        found.extend(_personal(facts, schedule))
+    if not schedule.notify:
+        return found
     if facts.recovered_at is not None and NoticeRuleName.RECTIFICATION in enabled:
         found.append(Notice(facts.recovered_at, NoticeName.RECTIFICATION, facts.outages))
     if facts.closed_at is not None:
@@ -146,6 +172,25 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
             if stopped_at is None:
                 found.append(Notice(due_at, _OVERDUE[ClockName(clock)]))
     return found
+
+
+def _personal(facts: NoticeFacts, schedule: Schedule) -> list[Notice]:
+    """The notices addressed to someone who must act: a new owner, the approvers."""
+    found = []
+    if facts.handovers and facts.handed_over_at and NoticeRuleName.HANDOVER in schedule.enabled:
+        found.append(Notice(facts.handed_over_at, NoticeName.HANDOVER, facts.handovers - 1))
+    waiting = facts.resolved_at is not None and facts.approved_at is None
+    if schedule.approval and waiting and NoticeRuleName.APPROVAL in schedule.enabled:
+        assert facts.resolved_at is not None
+        k = max(0, facts.resolutions - 1)
+        found.append(Notice(facts.resolved_at, NoticeName.APPROVAL, k))
+        if schedule.remind_after is not None:
+            reminder_at = facts.resolved_at + schedule.remind_after
+            found.append(Notice(reminder_at, NoticeName.APPROVAL_REMINDER, k))
+    return found
+
+
+_PERSONAL = frozenset((NoticeRuleName.HANDOVER, NoticeRuleName.APPROVAL))
 
 
 def due_notices(

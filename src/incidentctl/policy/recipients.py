@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from incidentctl.domain import ContactChannel, NoticeRuleName
+from incidentctl.domain import ContactChannel, NoticeRuleName, Team
 from incidentctl.policy.notices import Schedule
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ def _names(policy: Policy, token: str, incident: Any) -> list[str]:
         return [incident.assignee] if incident.assignee else []
     if token == "reporter":
         return [incident.reporter] if incident.reporter else []
+    if token == "dev_team" and incident.team != Team.DEV:
+        return []  # the developers' team hears of incidents that are theirs
     return policy.resolve(token, incident.service)
 
 
@@ -101,10 +103,16 @@ def recipients(policy: Policy, rule_name: str, incident: Any) -> list[PlannedDel
 
 
 def schedule_of(policy: Policy, incident: Any) -> Schedule:
-    """The policy for this incident: does its level notify (a cancelled incident's does
-    not), and which rules reach anyone."""
+    """The policy for this incident: does its level notify, does it ask for approval,
+    and which rules reach anyone. A cancelled incident gets nothing."""
     level = policy.levels.get(incident.level)
-    if level is None or not level.notify or incident.cancelled_at is not None:
-        return Schedule(notify=False)
+    if level is None or incident.cancelled_at is not None:
+        return Schedule(notify=False, enabled=frozenset())
     enabled = frozenset(rule for rule in NoticeRuleName if recipients(policy, rule, incident))
-    return Schedule(notify=True, every=policy.notifications.progress.every, enabled=enabled)
+    return Schedule(
+        notify=level.notify,
+        every=policy.notifications.progress.every,
+        enabled=enabled,
+        approval=level.approval,
+        remind_after=policy.notifications.approval.remind_after,
+    )

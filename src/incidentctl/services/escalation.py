@@ -26,6 +26,7 @@ from incidentctl.config import Policy
 from incidentctl.domain import DeliveryStatus, EventKind, NoteKind, NoticeName
 from incidentctl.notify.messages import Draft, Note, draft
 from incidentctl.notify.transports import Message, Result, send
+from incidentctl.policy.clocks import facts_of, is_handover
 from incidentctl.policy.notices import (
     Notice,
     due_notices,
@@ -131,14 +132,14 @@ def _work_out(
     """For each incident: its due notices with their drafts, and its next notice time."""
     ids = [i.id for i in incidents if i.id is not None]
     events = repository.events_by_incident(
-        session, incident_ids=ids, kinds=(EventKind.RELEVELLED, EventKind.NOTE, EventKind.REOPENED)
+        session, incident_ids=ids, kinds=(*repository.CLOCK_EVENTS, EventKind.NOTE)
     )
     sent = repository.notices_produced(session, incident_ids=ids)
     work = []
     for incident in incidents:
         assert incident.id is not None
         mine = events.get(incident.id, [])
-        facts = notice_facts(incident, mine)
+        facts = notice_facts(incident, facts_of(incident, mine))
         schedule = schedule_of(policy, incident)
         already = sent.get(incident.id, set())
         drafts = []
@@ -148,7 +149,14 @@ def _work_out(
                 if notice.name == NoticeName.PROGRESS
                 else []
             )
-            drafts.append((notice, draft(policy, incident, notice, now=now, notes=notes)))
+            handover = (
+                next((e for e in reversed(mine) if is_handover(e)), None)
+                if notice.name == NoticeName.HANDOVER
+                else None
+            )
+            drafts.append(
+                (notice, draft(policy, incident, notice, now=now, notes=notes, handover=handover))
+            )
         produced = already | {notice.key for notice, _ in drafts}
         upcoming = next_notice_at(facts, schedule, now=now, sent=produced)
         work.append((incident, drafts, upcoming))

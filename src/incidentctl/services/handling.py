@@ -115,7 +115,7 @@ def refresh(session: Session, rt: Runtime, incident: Incident) -> None:
     schedule = schedule_of(rt.policy, incident)
     sent = (
         repository.notices_produced(session, incident_ids=[incident.id]).get(incident.id, set())
-        if schedule.notify
+        if schedule.active
         else set()
     )
     derive(

@@ -51,7 +51,7 @@ from incidentctl.times import to_rfc3339
 __all__ = ["ImportEvent", "ImportLine", "LineReader"]
 
 _MAX_ID = 2**31 - 1
-_NO_NOTICES = Schedule(notify=False)
+_NO_NOTICES = Schedule(notify=False, enabled=frozenset())
 _MILESTONES = (
     "acknowledged_at",
     "transferred_at",
@@ -433,6 +433,7 @@ class LineReader:
         key = (
             incident.level,
             incident.service,
+            incident.team,
             incident.assignee,
             incident.reporter,
             incident.contact,

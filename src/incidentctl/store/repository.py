@@ -33,6 +33,7 @@ DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
 CLOCK_EVENTS = (
     EventKind.OPENED,
     EventKind.ACKNOWLEDGED,
+    EventKind.ASSIGNED,  # (a handover notice)
     EventKind.TRANSFERRED,
     EventKind.RECOVERED,
     EventKind.RESOLVED,
