@@ -1,6 +1,7 @@
-"""Golden outputs: the JSON of show, list, report, escalate --dry-run, export and board on
-a recorded corpus stays byte-identical (the guard of a refactor that promises "behaviour
-stays exactly as it is").
+"""Golden outputs: the JSON of show, list, report, escalate --dry-run, export and board,
+and the Markdown of two reviews and of the report, on a recorded corpus stays
+byte-identical (the guard of a refactor that promises "behaviour stays exactly as it
+is").
 
 The scenario (``tests/golden/scenario.py``) is played through the real CLI on a fresh
 database, at fixed times; then every recording's stdout is compared, byte for byte,
@@ -190,7 +191,7 @@ def test_the_scenario_covers_what_it_promises():
     ):
         assert command in commands, command
     kinds = {s.args[s.args.index("--kind") + 1] for s in scenario.STEPS if "--kind" in s.args}
-    assert kinds == {"progress", "customer-update", "lesson"}
+    assert kinds == {"progress", "customer-update", "lesson", "impact", "root-cause", "action"}
     statuses = {r.args[2] for r in scenario.RECORDINGS if r.args[:2] == ("list", "--status")}
     assert statuses == set(scenario.STATUSES)
     # the recorded files themselves hold every clock state and every delivery status

@@ -93,7 +93,7 @@ class Model:
     first_resolved: datetime | None = None  # the clocks keep the first stop
     approved_by: str | None = None
     closed: bool = False
-    problem: bool = False
+    problem: tuple[str, str] | None = None  # (ref, reason): corrected by a later one
     relevels: list[tuple[datetime, int]] = field(default_factory=list)
     kinds: list[str] = field(default_factory=lambda: ["opened"])
 
@@ -471,7 +471,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(
         i=incidents,
         dt=steps,
-        ref=mostly(st.just("PRB-1"), st.just(BLANK)),
+        ref=mostly(st.sampled_from(("PRB-1", "PRB-2")), st.just(BLANK)),
         reason=mostly(
             st.sampled_from(("recurring", "unknown-cause", "known-defect")), st.just("bad-luck")
         ),
@@ -481,13 +481,13 @@ class LifecycleMachine(RuleBasedStateMachine):
         m = self.models[i]
         if ref == BLANK or reason == "bad-luck":
             expected = InvalidInput
-        elif m.problem:
-            expected = Conflict
+        elif m.problem == (ref, reason):
+            expected = Conflict  # a correction must change the reference or the reason
         else:
             expected = None
         self.attempt(i, expected, lambda: handling.problem(self.rt(), i, ref=ref, reason=reason))
         if expected is None:
-            m.problem = True
+            m.problem = (ref, reason)
             m.kinds.append("problem")
 
     def resolved_one(self, i: int, ready: bool) -> int:
@@ -521,7 +521,11 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert (incident.assignee, incident.team) == (m.assignee, m.team)
             assert incident.approved_by == m.approved_by
             assert (incident.closed_at is not None) == m.closed
-            assert (incident.problem_ref is not None) == m.problem
+            assert (
+                (incident.problem_ref, incident.problem_reason) == m.problem
+                if m.problem
+                else incident.problem_ref is None
+            )
             assert incident.resolved_at == m.resolved
             assert [e.kind for e in record.events] == m.kinds
 

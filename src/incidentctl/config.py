@@ -257,6 +257,9 @@ class Retry(_Model):
 
 class Policy(_Model):
     relevel: RelevelMode = RelevelMode.KEEP_START
+    # The team's zone (an IANA name): the review and the report are written in it.
+    # None: the TZ environment variable's.
+    timezone: str | None = None
     levels: dict[int, Level]
     notifications: Notifications = Notifications()
     roles: Roles
@@ -280,6 +283,21 @@ class Policy(_Model):
                     )
             if not value:
                 raise ValueError("at least one level is required")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a known time zone; use a name such as Asia/Shanghai or UTC"
+            ) from None
         return value
 
     @field_validator("services")

@@ -18,6 +18,7 @@ __all__ = [
     "INCIDENT_COLUMNS",
     "INCIDENT_FIELDS",
     "NOT_CLOSED",
+    "REVIEW_NOTES",
     "Awaiting",
     "Channel",
     "ClockName",
@@ -86,9 +87,19 @@ class Team(StrEnum):
 
 
 class NoteKind(StrEnum):
+    """What a note records: progress (in the progress notices), a customer update, a
+    lesson learned, or a part of the review (impact, root cause, an action item)."""
+
     PROGRESS = "progress"
     CUSTOMER_UPDATE = "customer-update"
     LESSON = "lesson"
+    IMPACT = "impact"
+    ROOT_CAUSE = "root-cause"
+    ACTION = "action"
+
+
+# The notes a major incident's review is made of: it owes its review until each has one.
+REVIEW_NOTES = (NoteKind.IMPACT, NoteKind.ROOT_CAUSE, NoteKind.ACTION)
 
 
 class Awaiting(StrEnum):

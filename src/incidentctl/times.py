@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from incidentctl.errors import InvalidInput
 
 __all__ = [
+    "document_zone",
     "ensure_utc",
     "format_duration",
     "local_zone",
@@ -174,6 +175,24 @@ def local_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
             "or give the time with an offset"
         )
     return zone
+
+
+def document_zone(
+    preferred: str | None, environ: Mapping[str, str] | None = None
+) -> tuple[tzinfo, str]:
+    """The zone of a document that travels (the review) and its name: ``preferred`` (the
+    policy's ``timezone``), else ``TZ``, else UTC, never the machine's own zone (a
+    cron host's zone is an accident, and the document names the zone it is in)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    env = os.environ if environ is None else environ
+    name = preferred or (env.get("TZ") or "").lstrip(":")
+    if not name:
+        return UTC, "UTC"
+    try:
+        return ZoneInfo(name), name
+    except (ZoneInfoNotFoundError, ValueError):  # a POSIX rule or a path: dateutil reads it
+        return local_zone({"TZ": name}), name.removeprefix("/usr/share/zoneinfo/")
 
 
 def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetime:

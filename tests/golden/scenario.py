@@ -24,7 +24,8 @@ What it covers, by incident (ids as the store assigns them):
 - #3  Level 1 with details (newline, non-ASCII), channel, reporter, contact, occurred,
       assignee; ack by another actor, a note of each kind, transfer to dev, recover,
       resolve, a refused approve (not a manager), a refused close (no approval yet),
-      approve by the incident manager, close, a lesson after the close, problem.
+      approve by the incident manager, close, a lesson after the close, problem; at the
+      end of the scenario its review's impact, root cause and action items.
 - #4  Level 2 relevelled up to 1 (response due moves back and is breached by the late
       ack), assign, recovery breached, resolved and approved but not closed.
 - #5  Level 1 relevelled down to 2, acked in time, transferred to dev and back to om;
@@ -43,7 +44,8 @@ What it covers, by incident (ids as the store assigns them):
 - #11 Level 3 acked, resolved, closed the same day.
 - #12, #13, #50, #51: imported from plain NDJSON lines (derived timelines): a closed
       Level 2; a Level 1 transferred to dev, resolved (recovery implied), approved and
-      sent to problem management; an open Level 2 with an explicit id (50) that owes its
+      sent to problem management (its reference corrected at the end of the scenario);
+      an open Level 2 with an explicit id (50) that owes its
       past notices; a Level 3 without an id (takes the next free one).
 - #52 Level 1 resolved without approval (the close is refused).
 - #53 Level 2 opened late on the 19th, never acknowledged.
@@ -355,6 +357,11 @@ step(
 )  # 53
 escalate("11-19 23:00", policy="failing", expect=6)
 step("11-20 11:55", "open", "Homepage slow ☕", "--level", "1", "--service", "web-portal")  # 54
+# The review's parts of #3, written late; #13's problem reference corrected (an event).
+step("11-20 11:56", "note", "3", "Card payments failed for ~2h; order #0 lost", "--kind", "impact")
+step("11-20 11:57", "note", "3", "pool_size 20 for a peak of 400", "--kind", "root-cause")
+step("11-20 11:58", "note", "3", "Size the pool from load tests", "--kind", "action")
+step("11-20 11:59", "problem", "13", "--ref", "PRB-10")
 
 INCIDENT_IDS = (*range(1, 12), 12, 13, 50, 51, 52, 53, 54)
 STATUSES = ("open", "acknowledged", "recovered", "resolved", "closed")
@@ -381,6 +388,13 @@ RECORDINGS: list[Recording] = [
     Recording("export.ndjson", ("export",)),
     Recording("export.json", ("export", "--format", "json")),
     Recording("board.json", ("board", "--json")),
+    # The reviews of the major incident and of the one whose text holds control bytes.
+    Recording("review-03.md", ("show", "3", "--format", "markdown")),
+    Recording("review-08.md", ("show", "8", "--format", "markdown")),
+    Recording(
+        "report-2026-11-UTC.md",
+        ("report", "--month", "2026-11", "--tz", "UTC", "--format", "markdown"),
+    ),
 ]
 
 

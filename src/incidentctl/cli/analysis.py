@@ -59,7 +59,8 @@ def report(
         typer.Option(
             "--tz",
             metavar="TZ",
-            help="Time zone of the months and days, e.g. Asia/Shanghai [default: local].",
+            help="Time zone of the months and days, e.g. Asia/Shanghai [default: the "
+            "policy's timezone, else local].",
             show_default=False,
         ),
     ] = None,
@@ -71,8 +72,9 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Analyse the incidents reported in a month: volumes, SLA attainment, durations,
-    breaches, transfers, problems, re-levels, recurring incidents, deliveries, and the
-    change against the previous period.
+    breaches, transfers, problems, re-levels, recurring incidents, the major incidents
+    owing a review, the lessons learned, deliveries, and the change against the
+    previous period.
 
     Example:
 
@@ -83,7 +85,7 @@ def report(
     from incidentctl.services.reporting import load_report, period_for, report_zone
 
     rt = runtime(ctx)
-    zone, tz_name = report_zone(tz)
+    zone, tz_name = report_zone(tz or rt.policy.timezone)
     period = period_for(
         month=month, since=since, until=until, zone=zone, tz_name=tz_name, now=rt.now
     )

@@ -189,7 +189,9 @@ def show(
     ] = ShowFormats.TABLE,
     as_json: JsonOption = False,
 ) -> None:
-    """Show an incident: its clocks, its timeline and its deliveries.
+    """Show an incident: its clocks, timeline, deliveries and problem.
+
+    The markdown review is written in the policy's timezone, else TZ's, else UTC.
 
     Example:
 
@@ -209,8 +211,10 @@ def show(
         documents.write_json(documents.record_document(record, rt.now))
     elif fmt is output.Format.MARKDOWN:
         from incidentctl.output.review import review_markdown
+        from incidentctl.times import document_zone
 
-        sys.stdout.write(review_markdown(record, rt.policy, rt.now))
+        zone, zone_name = document_zone(rt.policy.timezone, rt.environ)
+        sys.stdout.write(review_markdown(record, rt.policy, rt.now, zone, zone_name))
     else:
         from incidentctl.output import terminal
 
@@ -269,15 +273,26 @@ def note(
         str,
         typer.Argument(help="The note ('-': read it from standard input).", show_default=False),
     ],
-    kind: Annotated[NoteKind, typer.Option(help="What kind of note.")] = NoteKind.PROGRESS,
+    kind: Annotated[
+        NoteKind,
+        typer.Option(
+            help="What kind of note: progress (sent with the progress notices), a customer "
+            "update, a lesson learned, or a part of the review (impact, root cause, an "
+            "action item)."
+        ),
+    ] = NoteKind.PROGRESS,
     at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Record progress, a customer update, or a lesson learned.
+    """Record progress, a customer update, a lesson, or a review's part.
+
+    The review's parts: its impact, its root cause and its action items.
 
     Example:
 
         incidentctl note 42 "Rolled back release 3.2.1; error rate falling"
+
+        incidentctl note 42 "Pool too small for the peak" --kind root-cause
     """
     from incidentctl.services import handling
 
@@ -594,27 +609,44 @@ def problem(
         str, typer.Option("--ref", help="The problem/issue reference.", show_default=False)
     ],
     reason: Annotated[
-        ProblemReason,
-        typer.Option("--reason", help="Why it goes to problem management.", show_default=False),
-    ],
+        ProblemReason | None,
+        typer.Option(
+            "--reason",
+            help="Why it goes to problem management (required the first time; a "
+            "correction keeps it unless given).",
+            show_default=False,
+        ),
+    ] = None,
     at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Transfer an incident to problem management.
+    """Transfer to problem management, or correct the problem reference.
+
+    Run again on a transferred incident, it corrects the reference (or the reason): an
+    event that names the previous one.
 
     Example:
 
         incidentctl problem 42 --ref PRB-1093 --reason recurring
+
+        incidentctl problem 42 --ref PRB-1039
     """
     from incidentctl.services import handling
 
     rt = runtime(ctx)
-    incident = handling.problem(
-        rt, incident_id, ref=ref, reason=reason.value, at=parse_when(rt, at)
-    )
-    emit_incident(
+    change = handling.problem(
         rt,
-        incident,
-        as_json=as_json,
-        headline=f"Incident {incident.id} transferred to problem {ref}.",
+        incident_id,
+        ref=ref,
+        reason=reason.value if reason else None,
+        at=parse_when(rt, at),
     )
+    incident = change.incident
+    if change.previous_ref:
+        headline = (
+            f"Incident {incident.id}: problem reference corrected to {incident.problem_ref} "
+            f"({incident.problem_reason}), was {change.previous_ref} ({change.previous_reason})."
+        )
+    else:
+        headline = f"Incident {incident.id} transferred to problem {incident.problem_ref}."
+    emit_incident(rt, incident, as_json=as_json, headline=headline)

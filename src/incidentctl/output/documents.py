@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from incidentctl.domain import INCIDENT_FIELDS, ClockName
+from incidentctl.domain import INCIDENT_FIELDS, ClockName, EventKind
 from incidentctl.policy.clocks import clock_state
 from incidentctl.text import literal
 from incidentctl.times import format_duration, to_rfc3339
@@ -143,11 +143,38 @@ def delivery_document(delivery: Any) -> dict[str, Any]:
     }
 
 
+def problem_document(record: Any) -> dict[str, Any] | None:
+    """Where ``show`` says the incident went in problem management: the reference and
+    reason now, each one it was given in order (the first transfer, then every
+    correction), and the other incidents under the same reference; None if never sent."""
+    incident = record.incident
+    if not incident.problem_ref:
+        return None
+    return {
+        "ref": incident.problem_ref,
+        "reason": incident.problem_reason,
+        "history": [
+            {
+                "at": to_rfc3339(e.at),
+                "actor": e.actor,
+                "ref": e.data.get("ref"),
+                "reason": e.data.get("reason"),
+                "previous_ref": e.data.get("previous_ref"),
+                "previous_reason": e.data.get("previous_reason"),
+            }
+            for e in record.events
+            if e.kind == EventKind.PROBLEM
+        ],
+        "incidents": list(record.problem_incidents),
+    }
+
+
 def record_document(record: Any, now: datetime) -> dict[str, Any]:
-    """``show --json``: the incident with its timeline and its deliveries."""
+    """``show --json``: the incident with its timeline, its deliveries and its problem."""
     document = incident_document(record.incident, now)
     document["events"] = [event_document(e) for e in record.events]
     document["deliveries"] = [delivery_document(d) for d in record.deliveries]
+    document["problem"] = problem_document(record)
     return document
 
 

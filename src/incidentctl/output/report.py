@@ -15,7 +15,7 @@ from typing import IO, Any
 from incidentctl.domain import ClockName
 from incidentctl.errors import InvalidInput
 from incidentctl.output.documents import dumps
-from incidentctl.output.text import local_time, md_line
+from incidentctl.output.text import local_time, md, md_line
 from incidentctl.services.reporting import Period
 from incidentctl.text import literal
 from incidentctl.times import format_duration, to_rfc3339
@@ -107,7 +107,22 @@ def previous_line(document: Mapping[str, Any]) -> str:
 
 
 # The listed sections' columns that are never cut (the rest go as the width demands).
-_WHOLE = ("ID", "Level", "Clock", "Late by", "Problem", "Reason", "From", "To", "Times", "Count")
+_WHOLE = (
+    "ID",
+    "Level",
+    "Clock",
+    "Late by",
+    "Problem",
+    "Reason",
+    "From",
+    "To",
+    "Times",
+    "Count",
+    "Missing",
+)
+# A review's parts as a reader names them (the note kinds that make them).
+_REVIEW_PART = {"impact": "impact", "root-cause": "root cause", "action": "action items"}
+LESSONS = "Lessons learned"
 
 
 def _list_rows(
@@ -174,6 +189,21 @@ def _list_rows(
                 for g in document["recurring"]
             ],
         ),
+        "Major incidents owing a review": (
+            ["ID", "Level", "Service", "Status", "Reported", "Missing", "Title"],
+            [
+                [
+                    str(r["id"]),
+                    str(r["level"]),
+                    r["service"],
+                    r["status"],
+                    local(r["reported_at"], period),
+                    ", ".join(_REVIEW_PART.get(kind, kind) for kind in r["missing"]),
+                    r["title"],
+                ]
+                for r in document["reviews_owed"]
+            ],
+        ),
         "Cancelled (in no other figure)": (
             ["ID", "Level", "Service", "Why", "Title"],
             [
@@ -182,6 +212,18 @@ def _list_rows(
             ],
         ),
     }
+
+
+def lesson_lines(document: Mapping[str, Any], period: Period) -> list[tuple[str, str]]:
+    """Each lesson learned as (its text, where it comes from: the incident, who, when)."""
+    return [
+        (
+            lesson["text"],
+            f"incident {lesson['id']} ({lesson['service']}, Level {lesson['level']}): "
+            f"{lesson['title']} — {lesson['actor']}, {local(lesson['at'], period)}",
+        )
+        for lesson in document["lessons"]
+    ]
 
 
 def _ids(ids: list[int]) -> str:
@@ -326,6 +368,17 @@ def print_table(
         if len(rows) > LIST_LIMIT:
             out.print(f"… and {len(rows) - LIST_LIMIT} more (all of them with --format json)")
 
+    out.print()
+    lessons = lesson_lines(document, period)
+    if not lessons:
+        out.print(Text(f"{LESSONS}: none", style="bold"))
+    else:
+        # Whole, wrapped: a lesson cut to the width would lose what it teaches.
+        out.print(Text(f"{LESSONS} ({len(lessons)})", style="bold"))
+        for text, source in lessons:
+            out.print(Text("• " + literal(text)))
+            out.print(Text("  " + literal(source), style="dim"))
+
     d = document["deliveries"]
     out.print()
     out.print(Text("Deliveries", style="bold"))
@@ -343,7 +396,16 @@ def change_lines(document: Mapping[str, Any]) -> list[str]:
         f"previous period: {before['since']} – {before['until']}",
         f"incidents {before['total']} → {document['total']} ({signed(change['total'])})",
     ]
-    for name in ("breaches", "transferred", "problems", "relevelled", "recurring", "cancelled"):
+    for name in (
+        "breaches",
+        "transferred",
+        "problems",
+        "relevelled",
+        "recurring",
+        "reviews_owed",
+        "lessons",
+        "cancelled",
+    ):
         lines.append(f"{name} {before[name]} → {len(document[name])} ({signed(change[name])})")
     for clock in ClockName:
         mean = change["durations"][clock]["mean_s"]
@@ -383,6 +445,10 @@ def write_csv(document: Mapping[str, Any], stream: IO[str]) -> None:
         writer.writerow(
             ["recurring", g["service"], literal(g["title"]), " ".join(map(str, g["ids"]))]
         )
+    for r in document["reviews_owed"]:
+        writer.writerow(["reviews_owed", r["id"], "missing", " ".join(r["missing"])])
+    for lesson in document["lessons"]:
+        writer.writerow(["lessons", lesson["id"], lesson["at"], literal(lesson["text"])])
     for c in document["cancelled"]:
         writer.writerow(["cancelled", c["id"], "duplicate_of", _csv(c["duplicate_of"])])
     for key, value in document["deliveries"].items():
@@ -468,6 +534,12 @@ def markdown(document: Mapping[str, Any], period: Period, now: datetime) -> str:
         parts.append(md_table(headers, rows[:LIST_LIMIT]))
         if len(rows) > LIST_LIMIT:
             parts += ["", f"… and {len(rows) - LIST_LIMIT} more (see `--format json`)."]
+    lessons = lesson_lines(document, period)
+    parts += ["", f"## {LESSONS} ({len(lessons)})", ""]
+    parts += [
+        f"- {md(text).replace(chr(10), chr(10) + '  ')} — *{md_line(source)}*"
+        for text, source in lessons
+    ] or ["None."]
     d = document["deliveries"]
     parts += [
         "",
@@ -495,7 +567,8 @@ border-bottom:1px solid #d0d7de;padding-bottom:4px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
 th{background:#f6f8fa}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.more{color:#59636e;font-size:12px}.legend span{margin-right:14px;font-size:12px}
+.more{color:#59636e;font-size:12px}.lessons li{margin:0 0 6px;white-space:pre-wrap}
+.legend span{margin-right:14px;font-size:12px}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
 svg text{font:12px system-ui,sans-serif;fill:#1f2328}
 """
@@ -635,6 +708,7 @@ def html(document: Mapping[str, Any], period: Period, now: datetime) -> str:
         (percent(overall), "SLA attainment (all clocks)"),
         (str(len(document["transferred"])), "transferred to developers"),
         (str(len(document["recurring"])), "recurring groups"),
+        (str(len(document["reviews_owed"])), "major incidents owing a review"),
     ]
     out = [
         "<!DOCTYPE html>",
@@ -698,6 +772,19 @@ def html(document: Mapping[str, Any], period: Period, now: datetime) -> str:
                 f'<p class="more">… and {len(rows) - LIST_LIMIT * 5} more '
                 "(all of them with --format json).</p>"
             )
+    lessons = lesson_lines(document, period)
+    out.append(f"<h2>{LESSONS} ({len(lessons)})</h2>")
+    if lessons:
+        out.append(
+            '<ul class="lessons">'
+            + "".join(
+                f'<li>{_e(text)}<br><span class="more">{_e(source)}</span></li>'
+                for text, source in lessons
+            )
+            + "</ul>"
+        )
+    else:
+        out.append('<p class="more">None.</p>')
     d = document["deliveries"]
     out += [
         "<h2>Deliveries</h2>",

@@ -271,7 +271,14 @@ def event_summary(event: Any) -> str:
             f"{name} {change.get('previous')!r} → {change.get('to')!r}"
             for name, change in (data.get("changes") or {}).items()
         ),
-        EventKind.PROBLEM: lambda: f"{data.get('ref')} ({data.get('reason')})",
+        EventKind.PROBLEM: lambda: (
+            f"{data.get('ref')} ({data.get('reason')})"
+            + (
+                f", corrected from {data['previous_ref']} ({data.get('previous_reason')})"
+                if data.get("previous_ref")
+                else ""
+            )
+        ),
         EventKind.NOTIFIED: lambda: (
             f"{data.get('notice')} #{data.get('sequence')}, {data.get('deliveries')} deliveries"
         ),
@@ -306,11 +313,12 @@ def print_record(record: Any, now: datetime) -> None:
         ("solution", "solution"),
         ("approved by", "approved_by"),
         ("confirmed by", "confirmed_by"),
-        ("problem", "problem_ref"),
     ):
         value = getattr(incident, name)
         if value:
             out.print(Text(f"  {label}: ") + Text(literal(value)))
+    if incident.problem_ref:
+        out.print(Text("  problem: ") + Text(literal(problem_summary(record))))
     timeline = Table(title="Timeline", show_edge=False, pad_edge=False, header_style="bold")
     for name in ("When", "Event", "By", "What"):
         timeline.add_column(name, overflow="fold")
@@ -338,6 +346,23 @@ def print_record(record: Any, now: datetime) -> None:
             )
         out.print()
         out.print(deliveries)
+
+
+def problem_summary(record: Any) -> str:
+    """``PRB-8 (recurring), earlier PRB-7; also incidents 13, 14``: the problem now, the
+    references it was corrected from, and the other incidents under it."""
+    incident = record.incident
+    earlier: list[str] = []
+    for event in record.events:
+        ref = event.data.get("ref") if event.kind == EventKind.PROBLEM else None
+        if ref and ref != incident.problem_ref and ref not in earlier:
+            earlier.append(ref)
+    text = f"{incident.problem_ref} ({incident.problem_reason})"
+    if earlier:
+        text += ", earlier " + ", ".join(earlier)
+    if record.problem_incidents:
+        text += "; also incidents " + ", ".join(map(str, record.problem_incidents))
+    return text
 
 
 def error_line(message: str) -> str:

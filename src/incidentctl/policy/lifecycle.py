@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from incidentctl.domain import Status
-from incidentctl.errors import Conflict
+from incidentctl.errors import Conflict, InvalidInput
 
 _DONE = (Status.RESOLVED, Status.CLOSED)  # a solution was provided
 
@@ -29,6 +29,7 @@ class Milestones(Protocol):
     cancelled_at: datetime | None
     cancel_reason: str | None
     problem_ref: str | None
+    problem_reason: str | None
     assignee: str | None
     team: str
 
@@ -181,6 +182,18 @@ def check_duplicate(incident: Milestones, original: Milestones) -> None:
         )
 
 
-def check_problem(incident: Milestones) -> None:
-    if incident.problem_ref:
-        raise _refuse(incident, f"it was already transferred to problem {incident.problem_ref}")
+def check_problem(incident: Milestones, *, ref: str, reason: str | None) -> None:
+    """The first transfer to problem management needs its reason; a later ``problem``
+    corrects the reference (or the reason) and must change one of them."""
+    if not incident.problem_ref:
+        if reason is None:
+            raise InvalidInput(
+                "--reason is required to transfer an incident to problem management "
+                "(recurring, unknown-cause or known-defect)"
+            )
+        return
+    if ref == incident.problem_ref and reason in (None, incident.problem_reason):
+        raise Conflict(
+            f"incident {incident.id} is already with problem {incident.problem_ref} "
+            f"({incident.problem_reason}): nothing to correct"
+        )

@@ -25,16 +25,18 @@ from incidentctl.store.models import Delivery, Event, Incident
 from incidentctl.store.repository import IncidentFilter
 from incidentctl.times import to_rfc3339
 
-__all__ = ["IncidentFilter", "IncidentRecord"]  # and the commands below
+__all__ = ["IncidentFilter", "IncidentRecord", "ProblemChange"]  # and the commands below
 
 
 @dataclass
 class IncidentRecord:
-    """An incident with what ``show`` adds: its timeline (and deliveries, when loaded)."""
+    """An incident with what ``show`` adds: its timeline, its deliveries, and the other
+    incidents sent to the same problem."""
 
     incident: Incident
     events: list[Event] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    problem_incidents: list[int] = field(default_factory=list)
 
 
 def _load(session: Session, incident_id: int, action: str | None = None) -> Incident:
@@ -522,20 +524,53 @@ def _plain(value: Any) -> Any:
     return to_rfc3339(value) if isinstance(value, datetime) else value
 
 
+@dataclass
+class ProblemChange:
+    """What ``problem`` did: the incident, and the reference it corrected (None: the
+    first transfer)."""
+
+    incident: Incident
+    previous_ref: str | None = None
+    previous_reason: str | None = None
+
+
 def problem(
-    rt: Runtime, incident_id: int, *, ref: str, reason: str, at: datetime | None = None
-) -> Incident:
+    rt: Runtime,
+    incident_id: int,
+    *,
+    ref: str,
+    reason: str | None = None,
+    at: datetime | None = None,
+) -> ProblemChange:
+    """Transfer to problem management; once transferred, correct the reference (or the
+    reason): another ``problem`` event that names the previous ones, nothing rewritten.
+    A correction keeps the reason unless one is given, and is allowed whatever the
+    incident's status (as ``edit`` is); the first transfer needs a live incident."""
     ref = _text(ref, "--ref")
-    if reason not in set(ProblemReason):
+    if reason is not None and reason not in set(ProblemReason):
         raise InvalidInput(f"unknown problem reason {reason!r}: use {', '.join(ProblemReason)}")
     with rt.db.write() as session:
-        incident = _load(session, incident_id, "send it to problem management")
-        lifecycle.check_problem(incident)
-        incident.problem_ref, incident.problem_reason = ref, reason
+        incident = _load(session, incident_id)
+        previous_ref, previous_reason = incident.problem_ref, incident.problem_reason
+        if previous_ref is None:
+            lifecycle.check_live(incident, "send it to problem management")
+        lifecycle.check_problem(incident, ref=ref, reason=reason)
         when = _check_time(rt, at, incident)
-        _append(session, rt, incident, EventKind.PROBLEM, when, ref=ref, reason=reason)
+        reason = reason or previous_reason
+        incident.problem_ref, incident.problem_reason = ref, reason
+        _append(
+            session,
+            rt,
+            incident,
+            EventKind.PROBLEM,
+            when,
+            ref=ref,
+            reason=reason,
+            previous_ref=previous_ref,
+            previous_reason=previous_reason,
+        )
         incident.updated_at = rt.now
-        return incident
+        return ProblemChange(incident, previous_ref, previous_reason)
 
 
 def approval_levels(rt: Runtime) -> tuple[int, ...]:
@@ -544,7 +579,8 @@ def approval_levels(rt: Runtime) -> tuple[int, ...]:
 
 
 def get(rt: Runtime, incident_id: int) -> IncidentRecord:
-    """An incident with its timeline and its deliveries."""
+    """An incident with its timeline, its deliveries and the other incidents under its
+    problem."""
     with rt.db.read() as session:
         incident = repository.incident_by_id(session, incident_id=incident_id)
         record = IncidentRecord(
@@ -552,6 +588,10 @@ def get(rt: Runtime, incident_id: int) -> IncidentRecord:
             events=repository.events_of(session, incident_id=incident_id),
             deliveries=repository.deliveries_of(session, incident_id=incident_id),
         )
+        if incident.problem_ref:
+            record.problem_incidents = repository.incidents_under_problem(
+                session, ref=incident.problem_ref, excluding=incident_id
+            )
         session.expunge_all()
         return record
 

@@ -11,9 +11,16 @@ the delivery counts); ``summarize`` is pure and does the arithmetic. Definitions
 - ``durations.{clock}``: from the clock's start (``reported_at``; ``occurred_at`` for
   recovery) to where it stopped, over the clocks that stopped; seconds, one decimal;
   the median of an even count is the mean of the middle two; p90 is the nearest rank.
-- ``recurring``: two or more incidents of one service whose titles have the same
-  words once numbers, punctuation, case, word order and a few filler words are
-  ignored ("Checkout fails with 502" and "checkout fails: 503").
+- ``recurring``: two or more incidents of one service with similar titles
+  (``recurring_groups``: rapidfuzz's ``token_set_ratio`` of their words, numbers,
+  punctuation, case and a few filler words set aside, at least ``SIMILAR``):
+  "Checkout fails with 502" and "checkout fails: 503", "SMS not delivered" and "SMS not
+  delivered again", "Checkout fails" and "Chekout fails".
+- ``lessons``: every note of kind ``lesson`` on the period's incidents, whenever it
+  was written (a lesson is often written after the month it is about).
+- ``reviews_owed``: the period's major incidents (at a level whose solutions need an
+  incident manager's approval) still missing a part of their review: a note of kind
+  ``impact``, ``root-cause`` or ``action``.
 - ``cancelled``: the incidents cancelled (opened by mistake, duplicates), in no other
   figure: not in ``total``, the counts, the verdicts or the durations.
 - ``previous``: the same figures for the period before (the previous calendar month,
@@ -27,12 +34,20 @@ import os
 import re
 import statistics
 from collections import Counter, defaultdict, namedtuple
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from incidentctl.domain import Channel, ClockName, ClockState, DeliveryStatus, Status
+from incidentctl.domain import (
+    REVIEW_NOTES,
+    Channel,
+    ClockName,
+    ClockState,
+    DeliveryStatus,
+    NoteKind,
+    Status,
+)
 from incidentctl.errors import InvalidInput
 from incidentctl.policy.clocks import clock_state
 from incidentctl.store import repository
@@ -43,6 +58,7 @@ __all__ = [
     "load_report",
     "period_for",
     "report_zone",
+    "recurring_groups",
     "summarize",
     "title_key",
 ]
@@ -76,6 +92,8 @@ IncidentRow = namedtuple("IncidentRow", ROW_COLUMNS)  # type: ignore[misc]
 _STATES = (ClockState.MET, ClockState.BREACHED, ClockState.RUNNING)
 _MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
 _WORD_RE = re.compile(r"[^\W\d_]+")
+# Two titles of one service are similar at this token_set_ratio of their title keys (0-100).
+SIMILAR = 90
 _FILLER = frozenset(
     "a an the is are was were be been in on at of for to with and or from by after "
     "when while not no can cannot".split()
@@ -113,7 +131,8 @@ class Period:
 
 
 def report_zone(name: str | None, environ: Mapping[str, str] | None = None) -> tuple[tzinfo, str]:
-    """The report's zone and its name: ``--tz``, else ``TZ``, else the system zone."""
+    """The report's zone and its name: ``name`` (``--tz``, else the policy's
+    ``timezone``), else ``TZ``, else the system zone."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     env = os.environ if environ is None else environ
@@ -185,11 +204,16 @@ def period_for(
 # --------------------------------------------------------------------------- loading
 
 
+# A note the report reads: when, who, its kind and its text.
+Note = tuple[datetime, str, str, str]
+
+
 @dataclass
 class PeriodData:
     rows: list[Any]
     relevels: dict[int, list[tuple[datetime, int]]]
     deliveries: dict[str, int]
+    notes: dict[int, list[Note]] = field(default_factory=dict)  # lessons and review parts
 
 
 def load_period(session: Any, period: Period, within: timedelta | None = None) -> PeriodData:
@@ -200,10 +224,18 @@ def load_period(session: Any, period: Period, within: timedelta | None = None) -
         for row in repository.incident_rows_reported(session, columns=ROW_COLUMNS, **bounds)
     ]
     relevels: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    notes: dict[int, list[Note]] = defaultdict(list)
     if rows:
         for incident_id, at, level in repository.relevels_reported(session, **bounds):
             relevels[incident_id].append((at, level))
-    return PeriodData(rows, dict(relevels), delivery_counts(session, period, relevels, within))
+        kinds = (NoteKind.LESSON, *REVIEW_NOTES)
+        for incident_id, at, actor, kind, text in repository.notes_reported(
+            session, kinds=kinds, **bounds
+        ):
+            notes[incident_id].append((at, actor, kind, text))
+    return PeriodData(
+        rows, dict(relevels), delivery_counts(session, period, relevels, within), dict(notes)
+    )
 
 
 def delivery_counts(
@@ -242,8 +274,11 @@ def load_report(rt: Any, period: Period) -> dict[str, Any]:
         current = load_period(session, period, within)
         before = load_period(session, previous_period, within)
     levels = list(rt.policy.levels)
-    document = summarize(current, period=period, levels=levels, now=rt.now)
-    earlier = summarize(before, period=previous_period, levels=levels, now=rt.now, detail=False)
+    major = [number for number, level in rt.policy.levels.items() if level.approval]
+    document = summarize(current, period=period, levels=levels, now=rt.now, major=major)
+    earlier = summarize(
+        before, period=previous_period, levels=levels, now=rt.now, major=major, detail=False
+    )
     document["previous"] = compare(document, earlier)
     return document
 
@@ -252,9 +287,59 @@ def load_report(rt: Any, period: Period) -> dict[str, Any]:
 
 
 def title_key(title: str) -> str:
-    """What two titles must share to count as the same incident recurring."""
+    """A title's words, set in order for comparing: case-folded, sorted, without numbers,
+    punctuation and filler words ("Disk full on db-3" and "disk full on db-7": the same)."""
     words = {w for w in _WORD_RE.findall(title.casefold()) if w not in _FILLER}
     return " ".join(sorted(words)) or title.casefold().strip()
+
+
+def recurring_groups(titles: Sequence[tuple[str, str]]) -> list[list[int]]:
+    """The groups of two or more similar titles among ``(service, title)`` pairs, as
+    lists of their positions (each in order); only titles of one service are compared.
+
+    Similar: the two ``title_key``s share a word and rapidfuzz's ``token_set_ratio`` of
+    them is at least ``SIMILAR``: one title's words are all in the other's ("SMS not
+    delivered", "SMS not delivered again"), or the same words but for a typo ("Chekout
+    fails"). A key of one word recurs only as itself, so "Outage" does not take in every
+    title that mentions an outage. Each title joins the most similar group so far (the
+    earliest of equals), compared by the group's first title, or starts its own.
+
+    Identical keys are compared once, and a key only with the groups whose first key
+    shares a word with it: the work grows with the titles of a service that have words
+    in common, not with every pair of titles.
+    """
+    from rapidfuzz import fuzz, process
+
+    groups: list[list[int]] = []
+    by_key: dict[tuple[str, str], int] = {}  # (service, key) -> its group
+    leaders: dict[str, list[tuple[str, int]]] = defaultdict(list)  # service -> (key, group)
+    by_word: dict[tuple[str, str], list[int]] = defaultdict(list)  # (service, word) -> leaders
+    for position, (service, title) in enumerate(titles):
+        key = title_key(title)
+        group = by_key.get((service, key))
+        if group is None:
+            words = key.split()
+            if len(words) > 1:
+                found = sorted({i for word in words for i in by_word[(service, word)]})
+                best = process.extractOne(
+                    key,
+                    [leaders[service][i][0] for i in found],
+                    scorer=fuzz.token_set_ratio,
+                    processor=None,
+                    score_cutoff=SIMILAR,
+                )
+                if best is not None:
+                    group = leaders[service][found[best[2]]][1]
+            if group is None:
+                group = len(groups)
+                groups.append([])
+                if len(words) > 1:
+                    for word in words:
+                        by_word[(service, word)].append(len(leaders[service]))
+                    leaders[service].append((key, group))
+            by_key[(service, key)] = group
+        groups[group].append(position)
+    return [members for members in groups if len(members) >= 2]
 
 
 def _stats(values: Sequence[float]) -> dict[str, Any]:
@@ -292,9 +377,11 @@ def summarize(
     period: Period,
     levels: Iterable[int],
     now: datetime,
+    major: Collection[int] = (),
     detail: bool = True,
 ) -> dict[str, Any]:
-    """The report's figures over ``data`` (pure: no database, no clock).
+    """The report's figures over ``data`` (pure: no database, no clock). ``major``: the
+    levels whose incidents owe a review (those whose solutions need approval).
 
     ``detail=False`` (the previous period) lists only ids: the lists are counted.
     Cancelled incidents (opened by mistake, duplicates) are counted apart: listed in
@@ -334,7 +421,8 @@ def summarize(
     transferred: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
     relevelled: list[dict[str, Any]] = []
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    lessons: list[Any] = []
+    reviews_owed: list[Any] = []
     for row in rows:
         verdicts = sla[str(row.level)]
         for clock, due, stopped in (
@@ -398,7 +486,40 @@ def summarize(
                     "last_at": to_rfc3339(moves[-1][0]),
                 }
             )
-        groups[(row.service, title_key(row.title))].append(row)
+        notes = data.notes.get(row.id, [])
+        for at, actor, kind, text in notes:
+            if kind != NoteKind.LESSON:
+                continue
+            lessons.append(
+                {
+                    "id": row.id,
+                    "title": row.title,
+                    "service": row.service,
+                    "level": row.level,
+                    "at": _z(at),
+                    "actor": actor,
+                    "text": text,
+                }
+                if detail
+                else row.id
+            )
+        if row.level in major:
+            written = {kind for _, _, kind, _ in notes}
+            missing = [kind for kind in REVIEW_NOTES if kind not in written]
+            if missing and not detail:
+                reviews_owed.append(row.id)
+            elif missing:
+                reviews_owed.append(
+                    {
+                        "id": row.id,
+                        "title": row.title,
+                        "service": row.service,
+                        "level": row.level,
+                        "status": row.status,
+                        "reported_at": _z(row.reported_at),
+                        "missing": missing,
+                    }
+                )
     for per_clock in sla.values():
         for counted in per_clock.values():
             counted["attainment"] = _attainment(
@@ -407,13 +528,12 @@ def summarize(
 
     recurring = [
         {
-            "service": service,
-            "title": members[0].title,
+            "service": rows[members[0]].service,
+            "title": rows[members[0]].title,
             "count": len(members),
-            "ids": [m.id for m in members],
+            "ids": [rows[m].id for m in members],
         }
-        for (service, _), members in groups.items()
-        if len(members) >= 2
+        for members in recurring_groups([(row.service, row.title) for row in rows])
     ]
     recurring.sort(key=lambda g: (-g["count"], g["service"], g["ids"][0]))
 
@@ -438,6 +558,8 @@ def summarize(
         "problems": problems,
         "relevelled": relevelled,
         "recurring": recurring,
+        "reviews_owed": reviews_owed,
+        "lessons": lessons,
         "cancelled": cancelled,
         "deliveries": dict(data.deliveries),
     }
@@ -457,7 +579,16 @@ def _days(period: Period, counts: Counter[str]) -> dict[str, int]:
     return days
 
 
-_COUNTED = ("breaches", "transferred", "problems", "relevelled", "recurring", "cancelled")
+_COUNTED = (
+    "breaches",
+    "transferred",
+    "problems",
+    "relevelled",
+    "recurring",
+    "reviews_owed",
+    "lessons",
+    "cancelled",
+)
 
 
 def compare(current: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:

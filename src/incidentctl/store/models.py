@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 __all__ = ["Delivery", "Event", "Incident", "SQLModel"]
@@ -21,6 +21,16 @@ def _time(*, index: bool = False, nullable: bool = True) -> Any:
 
 class Incident(SQLModel, table=True):
     __tablename__ = "incidents"
+    __table_args__ = (
+        # The incidents under one problem (``show``): partial, so the many incidents
+        # never sent to problem management cost the index (and an import) nothing.
+        Index(
+            "ix_incidents_problem_ref",
+            "problem_ref",
+            sqlite_where=text("problem_ref IS NOT NULL"),
+            postgresql_where=text("problem_ref IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
     title: str

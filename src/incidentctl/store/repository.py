@@ -127,6 +127,17 @@ def events_by_incident(
     return grouped
 
 
+def incidents_under_problem(session: Session, *, ref: str, excluding: int) -> list[int]:
+    """The ids of the other incidents sent to problem ``ref`` (its partial index)."""
+    stmt = (
+        select(INCIDENTS.c.id)
+        .where(INCIDENTS.c.problem_ref == ref, INCIDENTS.c.problem_ref.is_not(None))
+        .where(INCIDENTS.c.id != excluding)
+        .order_by(INCIDENTS.c.id)
+    )
+    return list(session.execute(stmt).scalars())
+
+
 @dataclass(frozen=True)
 class IncidentFilter:
     """What ``list`` and ``export`` select by; every filter is an indexed column."""
@@ -370,6 +381,24 @@ def relevels_reported(
         .order_by(EVENTS.c.id)
     )
     return [(incident_id, at, data.get("to")) for incident_id, at, data in found]
+
+
+def notes_reported(
+    session: Session, *, since: datetime, until: datetime, kinds: Sequence[str]
+) -> list[tuple[int, datetime, str, str, str]]:
+    """(incident id, when, author, kind, text) of every note of these kinds on the
+    incidents reported in ``[since, until)``, in recorded order."""
+    found = session.execute(
+        select(EVENTS.c.incident_id, EVENTS.c.at, EVENTS.c.actor, EVENTS.c.data)
+        .join(INCIDENTS, INCIDENTS.c.id == EVENTS.c.incident_id)
+        .where(
+            _reported_in(since, until),
+            EVENTS.c.kind == EventKind.NOTE,
+            EVENTS.c.data["kind"].as_string().in_(kinds),
+        )
+        .order_by(EVENTS.c.id)
+    )
+    return [(i, at, actor, data.get("kind"), data.get("text", "")) for i, at, actor, data in found]
 
 
 def delivery_status_counts(session: Session, *, since: datetime, until: datetime) -> dict[str, int]:
