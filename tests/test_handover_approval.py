@@ -183,3 +183,27 @@ def test_policy_check_knows_the_new_rules(cli, tmp_path):
     (tmp_path / "sla.toml").write_text(text.replace('dev_team = "dev-team"', 'dev_team = "devs"'))
     out = cli("policy", "check", expect=5)
     assert "notifications.handover.email: 'devs' (dev_team): no such contact" in out.stderr
+
+
+def test_a_service_names_its_own_roles_and_the_others_use_the_global_ones(cli, tmp_path):
+    """Issue 12 item 5: [services.NAME] may name its own rd_leader, om_team, dev_team."""
+    text = write_policy(tmp_path).read_text()
+    text = text.replace(
+        '[services.payments]\nowner = "chen.jie"\n',
+        '[services.payments]\nowner = "chen.jie"\nrd_leader = "wang.fang"\n'
+        'om_team = "wang.lei"\ndev_team = "liu.yang"\n',
+    )
+    (tmp_path / "sla.toml").write_text(text)
+    cli("open", "Checkout fails", "--level", "1", "--service", "payments", now=T0)
+    cli("open", "Login fails", "--level", "1", "--service", "accounts", now=T0)
+    document = cli.json("escalate", now=at(1))
+    calls = sorted(
+        (d["incident"], d["to"]) for d in document["deliveries"] if d["channel"] == "phone"
+    )
+    assert calls == [(1, "+8613800000006"), (2, "+8613800000004")]  # wang.fang; li.wei
+    emails = {d["incident"]: d["cc"] for d in document["deliveries"] if d["channel"] == "email"}
+    assert emails == {1: ["wang.lei@example.com"], 2: ["om-team@example.com"]}
+    cli("--as", "wang.lei", "transfer", "1", "--to", "chen.jie", "--reason", "bug", now=at(5))
+    document = cli.json("escalate", now=at(6))
+    [handover] = [d for d in document["deliveries"] if d["channel"] == "email"]
+    assert (handover["to"], handover["cc"]) == ("chen.jie@example.com", ["liu.yang@example.com"])

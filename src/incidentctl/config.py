@@ -68,6 +68,7 @@ CONFIG_DIR_VARIABLE = "INCIDENTCTL_CONFIG_DIR"
 FILE_NAME = "sla.toml"
 
 _NOTICE_NAMES = frozenset(NoticeName)
+_SERVICE_ROLES = ("om_team", "rd_leader", "dev_team")  # a service may name its own
 # Tokens that name a person of the incident itself: resolved when the notice is sent
 # (a contact of that name, else the reporter's own contact), so not checked here.
 INCIDENT_TOKENS = ("assignee", "reporter")
@@ -175,6 +176,10 @@ class Roles(_Model):
 
 class Service(_Model):
     owner: Name
+    # the service's own people for these roles; unset: [roles]'
+    om_team: Name | None = None
+    rd_leader: Name | None = None
+    dev_team: Name | None = None
 
 
 class Contact(_Model):
@@ -317,22 +322,29 @@ class Policy(_Model):
             known = ", ".join(str(k) for k in sorted(self.levels))
             raise InvalidInput(f"no level {n} in the policy (levels: {known})") from None
 
+    def service(self, name: str) -> Service:
+        """The policy of service ``name``, falling back to ``services.default``."""
+        return self.services.get(name, self.services["default"])
+
     def owner_of(self, service: str) -> str:
         """The owner of ``service``, falling back to ``services.default``."""
-        return self.services.get(service, self.services["default"]).owner
+        return self.service(service).owner
+
+    def role_of(self, role: str, service: str) -> str | None:
+        """Who plays ``role`` (om_team, rd_leader, dev_team) for ``service``: the
+        service's own, else ``[roles]``'."""
+        own: str | None = getattr(self.service(service), role)
+        return own or getattr(self.roles, role)
 
     def resolve(self, token: str, service: str) -> list[str]:
         """Contact names for a recipient token of a notification rule."""
         if token == "service_owner":
             return [self.owner_of(service)]
-        if token == "om_team":
-            return [self.roles.om_team]
-        if token == "rd_leader":
-            return [self.roles.rd_leader]
+        if token in _SERVICE_ROLES:
+            name = self.role_of(token, service)
+            return [name] if name else []
         if token == "incident_managers":
             return list(self.roles.incident_managers)
-        if token == "dev_team":
-            return [self.roles.dev_team] if self.roles.dev_team else []
         return [token]
 
     def address(self, name: str, channel: ContactChannel) -> str | None:

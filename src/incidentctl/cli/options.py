@@ -157,7 +157,12 @@ def note_unknown_person(rt: Any, name: str, *, what: str) -> None:
         policy.roles.om_team,
         policy.roles.rd_leader,
         *policy.roles.incident_managers,
-        *(service.owner for service in policy.services.values()),
+        *(
+            name
+            for service in policy.services.values()
+            for name in (service.owner, service.om_team, service.rd_leader, service.dev_team)
+            if name
+        ),
     }
     if name in known:
         return
