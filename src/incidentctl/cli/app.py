@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from incidentctl import __version__
-from incidentctl.cli import IncidentctlGroup
+from incidentctl.cli import IncidentctlGroup, completion
 from incidentctl.cli.options import JsonOption, runtime
 from incidentctl.runtime import Runtime
 
@@ -31,7 +31,7 @@ app = typer.Typer(
     help=HELP,
     invoke_without_command=True,
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["--help", "-h"]},
@@ -74,6 +74,7 @@ def root(
             metavar="NAME",
             help="Who is acting [env: INCIDENTCTL_USER; default: the login name]",
             show_default=False,
+            autocompletion=completion.people,
         ),
     ] = None,
     version: Annotated[
