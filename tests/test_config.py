@@ -484,7 +484,9 @@ def test_policy_as_dict_is_json_and_uses_file_notation() -> None:
     assert data["levels"]["3"]["recovery"] == "1d"
     assert data["notifications"]["progress"]["every"] == "1h"
     assert data["retry"]["max_delay"] == "30m"
-    assert data["services"]["payments"] == {"owner": "chen.jie"}
+    assert data["services"]["payments"] == {
+        "owner": "chen.jie", "om_team": None, "rd_leader": None, "dev_team": None,
+    }  # fmt: skip
 
 
 def test_policy_as_dict_masks_secret_headers_and_keeps_env_names() -> None:

@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from incidentctl.domain import ContactChannel, NoticeName, NoticeRuleName, RelevelMode
-from incidentctl.errors import ConfigError, InvalidInput
+from incidentctl.errors import ConfigError, Conflict, InvalidInput
 from incidentctl.times import format_duration, parse_duration
 
 __all__ = [
@@ -56,10 +56,15 @@ __all__ = [
     "Transport",
     "WebhookTransport",
     "builtin_policy",
+    "check_seed_target",
     "load_policy",
     "parse_policy",
     "policy_as_dict",
+    "policy_file",
     "recipient_problems",
+    "seed_text",
+    "user_policy_file",
+    "write_seed",
 ]
 
 BUILTIN_SOURCE = "built-in"
@@ -69,6 +74,7 @@ FILE_NAME = "sla.toml"
 
 _NOTICE_NAMES = frozenset(NoticeName)
 _SERVICE_ROLES = ("om_team", "rd_leader", "dev_team")  # a service may name its own
+_ROLE_PARTS = {"om_team": "O&M team", "rd_leader": "R&D leader", "dev_team": "developers' team"}
 # Tokens that name a person of the incident itself: resolved when the notice is sent
 # (a contact of that name, else the reporter's own contact), so not checked here.
 INCIDENT_TOKENS = ("assignee", "reporter")
@@ -347,6 +353,29 @@ class Policy(_Model):
             return list(self.roles.incident_managers)
         return [token]
 
+    def people(self) -> dict[str, list[str]]:
+        """Every name the policy knows (roles, service owners, contacts), with the parts
+        each plays, by name: ``{"li.wei": ["R&D leader"], "chen.jie": ["owner of payments"]}``."""
+        parts: dict[str, list[str]] = {}
+
+        def plays(name: str, part: str) -> None:
+            parts.setdefault(name, []).append(part)
+
+        for name in self.roles.incident_managers:
+            plays(name, "incident manager")
+        plays(self.roles.rd_leader, "R&D leader")
+        plays(self.roles.om_team, "O&M team")
+        if self.roles.dev_team:
+            plays(self.roles.dev_team, "developers' team")
+        for service, entry in self.services.items():
+            plays(entry.owner, "default owner" if service == "default" else f"owner of {service}")
+            for role, part in _ROLE_PARTS.items():
+                if getattr(entry, role):
+                    plays(getattr(entry, role), f"{part} of {service}")
+        for name in self.contacts:
+            parts.setdefault(name, [])
+        return dict(sorted(parts.items()))
+
     def address(self, name: str, channel: ContactChannel) -> str | None:
         """The address of contact ``name`` on ``channel`` (sms/phone use the phone)."""
         contact = self.contacts.get(name)
@@ -371,31 +400,119 @@ def load_policy(
     cwd: Path | None = None,
 ) -> LoadedPolicy:
     """Find, read and validate the effective policy (see the module docstring)."""
+    found, how = policy_file(path, environ=environ, cwd=cwd)
+    if found is None:
+        return LoadedPolicy(builtin_policy(), BUILTIN_SOURCE)
+    return _load_file(found, how=how)
+
+
+def policy_file(
+    path: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    cwd: Path | None = None,
+) -> tuple[Path | None, str]:
+    """The file the lookup reads (None: the built-in policy), and how it was named
+    (for "no such file" messages; empty when it was found rather than named)."""
     if path is not None:
-        return _load_file(Path(path), how="given with --config")
+        return Path(path), "given with --config"
     env_path = environ.get(CONFIG_VARIABLE)
     if env_path:
-        return _load_file(Path(env_path), how=f"named by {CONFIG_VARIABLE}")
+        return Path(env_path), f"named by {CONFIG_VARIABLE}"
     local = (cwd / FILE_NAME) if cwd is not None else Path(FILE_NAME)
     if local.is_file():
-        return _load_file(local, how="")
+        return local, ""
+    user_file = user_policy_file(environ)
+    if user_file.is_file():
+        return user_file, ""
+    return None, ""
+
+
+def user_policy_file(environ: Mapping[str, str] = os.environ) -> Path:
+    """``sla.toml`` in the user config directory (``INCIDENTCTL_CONFIG_DIR`` overrides it)."""
     user_dir = environ.get(CONFIG_DIR_VARIABLE)
     if user_dir:
-        user_file = Path(user_dir) / FILE_NAME
-    else:
-        import platformdirs
+        return Path(user_dir) / FILE_NAME
+    import platformdirs
 
-        user_file = platformdirs.user_config_path("incidentctl") / FILE_NAME
-    if user_file.is_file():
-        return _load_file(user_file, how="")
-    return LoadedPolicy(builtin_policy(), BUILTIN_SOURCE)
+    return platformdirs.user_config_path("incidentctl") / FILE_NAME
+
+
+def seed_text() -> str:
+    """The shipped ``sla.toml``, comments and all: the built-in policy and ``init``'s file."""
+    return resources.files("incidentctl").joinpath(FILE_NAME).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
 def builtin_policy() -> Policy:
     """The policy shipped with the package (parsed once per process)."""
-    text = resources.files("incidentctl").joinpath(FILE_NAME).read_text(encoding="utf-8")
-    return parse_policy(text, BUILTIN_SOURCE)
+    return parse_policy(seed_text(), BUILTIN_SOURCE)
+
+
+def check_seed_target(path: Path, *, force: bool, environ: Mapping[str, str] = os.environ) -> bool:
+    """Refuse a ``write_seed`` that cannot or may not be done, before anything is written;
+    True when there is a file to replace.
+
+    An existing file is kept (``Conflict``) unless ``force``. Only the user config
+    directory is created when missing: another missing directory is refused, as for the
+    database, since a mistyped ``--path`` would write a policy that nothing reads."""
+    if path.is_dir():
+        raise InvalidInput(
+            f"{path} is a directory: name the policy file, e.g. --path {path / FILE_NAME}"
+        )
+    existed = path.exists() or path.is_symlink()
+    if existed and not force:
+        raise Conflict(
+            f"{path} already exists and was left as it is: check it with "
+            f"`incidentctl --config {path} policy check`, or replace it with the seed "
+            "policy with --force"
+        )
+    if not path.parent.is_dir() and path.absolute() != user_policy_file(environ).absolute():
+        raise InvalidInput(
+            f"no directory {path.parent} for the policy file {path.name}: check --path, "
+            "or create the directory"
+        )
+    return existed
+
+
+def write_seed(path: Path, *, force: bool, environ: Mapping[str, str] = os.environ) -> bool:
+    """Write the commented seed policy to ``path``, readable by its owner only (it names
+    people and their addresses); True when it replaced a file.
+
+    Checked first (``check_seed_target``). A replaced file is replaced in one step (a
+    temporary file renamed over it), so a reader never sees half a policy.
+    """
+    existed = check_seed_target(path, force=force, environ=environ)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the user config directory
+    data = seed_text().encode("utf-8")
+    if not existed:
+        _write_new(path, data)
+        return False
+    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        _write_new(temporary, data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return True
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise Conflict(f"{path} already exists and was left as it is") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            os.fchmod(stream.fileno(), 0o600)
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def parse_policy(text: str, source: str) -> Policy:

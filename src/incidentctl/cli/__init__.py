@@ -2,7 +2,7 @@
 
 ``IncidentctlGroup.main`` is the one error boundary: every exception becomes an exit
 status and one line (or one JSON object) on stderr. Nothing here imports SQLAlchemy
-at module level, so ``--help`` and ``--version`` stay fast.
+at module level, so ``--help``, ``--version`` and shell completion stay fast.
 """
 
 from __future__ import annotations
@@ -176,10 +176,28 @@ class IncidentctlGroup(TyperGroup):
             sys.exit(status)
         return status
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from incidentctl.cli.completion import run_completion_request
+
+        run_completion_request(self, ctx, args)  # `--show-completion zsh`: exits with it
+        return super().parse_args(ctx, args)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        from incidentctl.cli.completion import COMPLETION_HELP
+
+        params: list[Any] = super().get_params(ctx)
+        for param in params:  # Typer's help says nothing of naming the shell
+            param.help = COMPLETION_HELP.get(param.name, param.help)
+        return params
+
     def _run(
         self, args: list[str], prog_name: str, complete_var: str | None, extra: dict[str, Any]
     ) -> int:
         as_json = wants_json(args)
+        if os.environ.get(complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()):
+            from incidentctl.cli.completion import use_literal_help
+
+            use_literal_help()
         try:
             result = super().main(
                 args=args,

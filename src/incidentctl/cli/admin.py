@@ -1,14 +1,16 @@
-"""Looking after the tool itself: policy check / show, db upgrade."""
+"""Looking after the tool itself: init, policy check / show, db upgrade / copy."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from incidentctl.cli.app import Commands, app
-from incidentctl.cli.options import JsonOption, runtime
+from incidentctl.cli.options import JsonOption, chosen_format, format_option, runtime
+from incidentctl.output import formats
 
 policy_app = Commands(
     help="Validate or print the effective policy (sla.toml).", rich_markup_mode=None
@@ -16,6 +18,94 @@ policy_app = Commands(
 db_app = Commands(help="Look after the database.", rich_markup_mode=None)
 app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
+
+
+@app.command("init")
+def init(
+    ctx: typer.Context,
+    path: Annotated[
+        Path | None,
+        typer.Option(
+            "--path",
+            metavar="PATH",
+            help="Where to write the policy [default: the --config or INCIDENTCTL_CONFIG "
+            "file, else ./sla.toml].",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing policy file with the seed.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """First run: write the policy to edit, and create the database.
+
+    The policy is the shipped one with its comments (sla.toml), readable by you only.
+    An existing policy file is kept (exit 4) unless --force; an existing database is
+    brought to the current schema.
+
+    Example:
+
+        incidentctl init && incidentctl policy check
+    """
+    from incidentctl.config import (
+        CONFIG_VARIABLE,
+        FILE_NAME,
+        check_seed_target,
+        policy_file,
+        write_seed,
+    )
+    from incidentctl.output import documents
+    from incidentctl.store import migrate
+    from incidentctl.store.engine import Database, describe, translate_database_errors
+
+    rt = runtime(ctx)
+    target = path or rt.config_option or Path(rt.environ.get(CONFIG_VARIABLE) or FILE_NAME)
+    target = target.expanduser().absolute()
+    check_seed_target(target, force=force, environ=rt.environ)  # a refusal changes nothing
+    database = Database(rt.db_url, rt.environ)
+    try:
+        with translate_database_errors(rt.db_url):
+            before, after = migrate.upgrade(database)
+    finally:
+        database.dispose()
+    replaced = write_seed(target, force=force, environ=rt.environ)
+    # The file the commands here read: the new one, unless the lookup finds another
+    # first (--path elsewhere, or a ./sla.toml beside one in the user directory).
+    found, _how = policy_file(rt.config_option, environ=rt.environ)
+    in_effect = found is not None and found.expanduser().absolute() == target
+    where = describe(rt.db_url).removeprefix("sqlite:///")
+    if as_json:
+        documents.write_json(
+            {
+                "policy": str(target),
+                "replaced": replaced,
+                "in_effect": in_effect,
+                "database": where,
+                "from": before,
+                "to": after,
+            }
+        )
+        return
+    print(
+        f"{'Replaced' if replaced else 'Wrote'} {target}: the seed policy, with its comments, "
+        "readable by you only."
+    )
+    if before is None:
+        print(f"Created the database {where} (schema {after}).")
+    elif before != after:
+        print(f"Upgraded the database {where} from schema {before} to {after}.")
+    else:
+        print(f"The database {where} was already there (schema {after}); it is unchanged.")
+    config = ""
+    if not in_effect:
+        config = f"--config {target} "
+        sys.stderr.write(
+            f"Note: commands run here read {found or 'the built-in policy'} first; pass "
+            f"--config {target} or set {CONFIG_VARIABLE}={target} to use the new file.\n"
+        )
+    print("Next: set your services, roles and contacts in it (its comments explain each key),")
+    print(f"then check it: incidentctl {config}policy check")
 
 
 @policy_app.command("check")
@@ -47,22 +137,39 @@ def policy_check(ctx: typer.Context, as_json: JsonOption = False) -> None:
         raise ConfigError("\n".join(problems))
 
 
+PolicyFormats = formats("json", "toml")
+
+
 @policy_app.command("show")
-def policy_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Print the effective policy as JSON (secrets masked).
+def policy_show(
+    ctx: typer.Context,
+    format_: Annotated[
+        PolicyFormats,  # type: ignore[valid-type]
+        format_option(),
+    ] = PolicyFormats.JSON,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the effective policy as JSON or TOML (secrets masked).
+
+    The file it came from is named on stderr. The TOML reads back as the same policy.
 
     Example:
 
         incidentctl policy show | jq '.levels."1"'
+
+        incidentctl policy show --format toml > effective.toml
     """
     from incidentctl.config import policy_as_dict
-    from incidentctl.output import documents
+    from incidentctl.output import Format, documents
 
     rt = runtime(ctx)
     loaded = rt.loaded_policy
     if not as_json:
         sys.stderr.write(f"# effective policy, from {loaded.source}\n")
-    documents.write_json(policy_as_dict(loaded.policy))
+    if chosen_format(format_, as_json) is Format.TOML:
+        documents.write_toml(policy_as_dict(loaded.policy))
+    else:
+        documents.write_json(policy_as_dict(loaded.policy))
 
 
 @db_app.command("upgrade")

@@ -10,7 +10,7 @@ import typer
 from typer.models import CommandFunctionType
 
 from incidentctl import __version__
-from incidentctl.cli import ActingCommand, IncidentctlCommand, IncidentctlGroup
+from incidentctl.cli import ActingCommand, IncidentctlCommand, IncidentctlGroup, completion
 from incidentctl.cli.options import JsonOption, runtime
 from incidentctl.runtime import Runtime
 
@@ -45,7 +45,7 @@ app = Commands(
     help=HELP,
     invoke_without_command=True,
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["--help", "-h"]},
@@ -88,6 +88,7 @@ def root(
             metavar="NAME",
             help="Who is acting [env: INCIDENTCTL_USER; default: the login name]",
             show_default=False,
+            autocompletion=completion.people,
         ),
     ] = None,
     version: Annotated[

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from incidentctl.cli import completion
 from incidentctl.cli.app import app
 from incidentctl.cli.options import (
     AssigneeFilter,
@@ -47,9 +48,25 @@ def open_(
     title: Annotated[
         str, typer.Argument(help="What was reported, in one line.", show_default=False)
     ],
-    level: Annotated[int, typer.Option("--level", "-l", help="{levels}.", show_default=False)],
+    level: Annotated[
+        int,
+        typer.Option(
+            "--level",
+            "-l",
+            help="{levels}.",
+            show_default=False,
+            autocompletion=completion.levels,
+        ),
+    ],
     service: Annotated[
-        str, typer.Option("--service", "-s", help="The affected service.", show_default=False)
+        str,
+        typer.Option(
+            "--service",
+            "-s",
+            help="The affected service.",
+            show_default=False,
+            autocompletion=completion.services,
+        ),
     ],
     details: Annotated[
         str | None,
@@ -67,7 +84,9 @@ def open_(
         ),
     ] = None,
     at: AtOption = None,
-    assignee: Annotated[str | None, typer.Option(help="Who handles it.")] = None,
+    assignee: Annotated[
+        str | None, typer.Option(help="Who handles it.", autocompletion=completion.people)
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record an incident and start its SLA clocks.
@@ -107,6 +126,7 @@ def list_(
             help=f"Only these statuses: {', '.join(Status)} (repeatable or comma-separated; "
             "default: all but closed and cancelled).",
             show_default=False,
+            autocompletion=completion.statuses,
         ),
     ] = None,
     awaiting: Annotated[
@@ -247,7 +267,12 @@ def ack(
 def assign(
     ctx: typer.Context,
     incident_id: IdArgument,
-    to: Annotated[str, typer.Option("--to", help="The new owner.", show_default=False)],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="The new owner.", show_default=False, autocompletion=completion.people
+        ),
+    ],
     at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -313,7 +338,12 @@ def note(
 def transfer(
     ctx: typer.Context,
     incident_id: IdArgument,
-    to: Annotated[str, typer.Option("--to", help="Who takes it over.", show_default=False)],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="Who takes it over.", show_default=False, autocompletion=completion.people
+        ),
+    ],
     reason: ReasonOption,
     team: Annotated[Team, typer.Option(help="Their team.")] = Team.DEV,
     at: AtOption = None,
@@ -349,7 +379,16 @@ def transfer(
 def relevel(
     ctx: typer.Context,
     incident_id: IdArgument,
-    level: Annotated[int, typer.Option("--level", "-l", help="The new level.", show_default=False)],
+    level: Annotated[
+        int,
+        typer.Option(
+            "--level",
+            "-l",
+            help="The new level.",
+            show_default=False,
+            autocompletion=completion.levels,
+        ),
+    ],
     reason: ReasonOption,
     at: AtOption = None,
     as_json: JsonOption = False,
@@ -528,6 +567,7 @@ def cancel(
             parser=incident_id,
             help="The incident it repeats.",
             show_default=False,
+            autocompletion=completion.incident_ids,
         ),
     ] = None,
     at: AtOption = None,
@@ -563,7 +603,10 @@ def edit(
         typer.Option(help="Symptoms and details ('-': standard input; '': none)."),
     ] = None,
     service: Annotated[
-        str | None, typer.Option("--service", "-s", help="The affected service.")
+        str | None,
+        typer.Option(
+            "--service", "-s", help="The affected service.", autocompletion=completion.services
+        ),
     ] = None,
     reporter: Annotated[str | None, typer.Option(help="Who reported it ('': nobody).")] = None,
     contact: Annotated[

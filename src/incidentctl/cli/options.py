@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from incidentctl.cli import completion
 from incidentctl.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -31,13 +32,24 @@ def incident_id(value: str) -> int:
 IdArgument = Annotated[
     int,
     typer.Argument(
-        help="The incident's id (42 or #42).", metavar="ID", parser=incident_id, show_default=False
+        help="The incident's id (42 or #42).",
+        metavar="ID",
+        parser=incident_id,
+        show_default=False,
+        autocompletion=completion.incident_ids,
     ),
 ]
 # The filters `list` and `export` share.
-LevelFilter = Annotated[int | None, typer.Option(help="Only this level.")]
-ServiceFilter = Annotated[str | None, typer.Option("--service", "-s", help="Only this service.")]
-AssigneeFilter = Annotated[str | None, typer.Option(help="Only this owner.")]
+LevelFilter = Annotated[
+    int | None, typer.Option(help="Only this level.", autocompletion=completion.levels)
+]
+ServiceFilter = Annotated[
+    str | None,
+    typer.Option("--service", "-s", help="Only this service.", autocompletion=completion.services),
+]
+AssigneeFilter = Annotated[
+    str | None, typer.Option(help="Only this owner.", autocompletion=completion.people)
+]
 OverdueFilter = Annotated[
     bool, typer.Option("--overdue", help="Only incidents with a clock running past its due time.")
 ]
@@ -151,22 +163,10 @@ def note_unknown_person(rt: Any, name: str, *, what: str) -> None:
     typo (``carl.dev`` for ``carla.dev``): say so, and who was perhaps meant."""
     from incidentctl.text import literal
 
-    policy = rt.policy
-    known = {
-        *policy.contacts,
-        policy.roles.om_team,
-        policy.roles.rd_leader,
-        *policy.roles.incident_managers,
-        *(
-            name
-            for service in policy.services.values()
-            for name in (service.owner, service.om_team, service.rd_leader, service.dev_team)
-            if name
-        ),
-    }
+    known = rt.policy.people()
     if name in known:
         return
     sys.stderr.write(
         f"Note: {what} '{literal(name)}' is not a contact of the policy, so no notice can "
-        f"reach them.{did_you_mean(name, sorted(known))}\n"
+        f"reach them.{did_you_mean(name, known)}\n"
     )

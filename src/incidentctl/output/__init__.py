@@ -28,6 +28,7 @@ class Format(StrEnum):
     CSV = "csv"
     MARKDOWN = "markdown"
     HTML = "html"
+    TOML = "toml"
 
 
 def formats(*names: str) -> Any:

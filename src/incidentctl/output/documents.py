@@ -44,6 +44,22 @@ def write_json(document: object, stream: IO[str] | None = None) -> None:
     stream.write(dumps(document) + "\n")
 
 
+def write_toml(document: Mapping[str, Any], stream: IO[str] | None = None) -> None:
+    """A document as TOML. TOML has no null: a key whose value is None is left out (in
+    the policy, that is what "not set" is)."""
+    import tomli_w
+
+    (stream or sys.stdout).write(tomli_w.dumps(_without_none(document)))
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _without_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list | tuple):
+        return [_without_none(item) for item in value]
+    return value
+
+
 def write_json_list(rows: Iterable[Mapping[str, Any]], stream: IO[str] | None = None) -> None:
     """A JSON list written as it streams: constant memory, ``[]`` when empty."""
     stream = stream or sys.stdout

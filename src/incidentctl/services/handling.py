@@ -610,6 +610,25 @@ def board(rt: Runtime, limit: int | None = None) -> list[Incident]:
         return incidents
 
 
+def incident_choices(rt: Runtime, *, prefix: str, limit: int) -> list[tuple[Any, ...]]:
+    """``(id, level, status, title)`` for completing an id (``repository.incident_choices``).
+
+    Read only, and quick or nothing: a database that is not there is not created, one
+    that is not at the schema's head is not migrated (its query may fail, and the
+    caller offers nothing), and a server gets a one-second connect timeout.
+    """
+    from incidentctl.store.engine import Database, exists
+
+    if not exists(rt.db_url):
+        return []
+    database = Database(rt.db_url, {**rt.environ, "INCIDENTCTL_BUSY_TIMEOUT_MS": "1000"})
+    try:
+        with database.read() as session:
+            return repository.incident_choices(session, prefix=prefix, limit=limit)
+    finally:
+        database.dispose()
+
+
 def not_closed(rt: Runtime) -> int:
     """How many incidents the board holds in all."""
     with rt.db.read() as session:

@@ -49,6 +49,19 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def exists(url: str) -> bool:
+    """Whether there is a database to read without changing anything: an SQLite file
+    with something in it (connecting creates a missing file, and makes an empty one a
+    WAL database); a server's database is assumed to be there."""
+    if not is_sqlite(url):
+        return True
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return True
+    file = Path(path)
+    return file.is_file() and file.stat().st_size > 0
+
+
 def _create_private_file(path: Path, environ: Mapping[str, str]) -> None:
     """Create the database file readable by its owner only (SQLite copies the mode to -wal/-shm).
 

@@ -237,6 +237,53 @@ def board_incidents(session: Session, *, limit: int | None = None) -> list[Incid
     return list(session.execute(stmt).scalars())
 
 
+_LARGEST_ID = 2**31 - 1  # the ids column is INTEGER: PostgreSQL's largest
+
+
+def _id_begins_with(digits: str) -> list[Any]:
+    """Ids whose decimal form begins with ``digits``, as indexed ranges: for ``"4"``,
+    4, 40–49, 400–499, … (none for digits no id can begin with)."""
+    if not (digits.isascii() and digits.isdigit()) or digits.startswith("0"):
+        return []
+    first = int(digits)
+    ranges = []
+    scale = 1
+    while first * scale <= _LARGEST_ID:
+        low, high = first * scale, min((first + 1) * scale - 1, _LARGEST_ID)
+        ranges.append(and_(col(Incident.id) >= low, col(Incident.id) <= high))
+        scale *= 10
+    return ranges
+
+
+def incident_choices(session: Session, *, prefix: str, limit: int) -> list[tuple[Any, ...]]:
+    """``(id, level, status, title)`` of up to ``limit`` incidents whose id begins with
+    ``prefix`` (digits, or empty for any): the board's first (not closed, nearest
+    deadline first), then the most recent others."""
+    begins = []
+    if prefix:
+        ranges = _id_begins_with(prefix)
+        if not ranges:
+            return []
+        begins.append(or_(*ranges))
+    columns = (col(Incident.id), col(Incident.level), col(Incident.status), col(Incident.title))
+    board = (
+        select(*columns)
+        .where(_not_closed(), *begins)
+        .order_by(col(Incident.deadline_at).asc().nulls_last(), col(Incident.id))
+        .limit(limit)
+    )
+    rows = [tuple(row) for row in session.execute(board)]
+    if len(rows) < limit:
+        others = (
+            select(*columns)
+            .where(not_(_not_closed()), *begins)
+            .order_by(col(Incident.id).desc())
+            .limit(limit - len(rows))
+        )
+        rows += [tuple(row) for row in session.execute(others)]
+    return rows
+
+
 def count_not_closed(session: Session) -> int:
     """How many incidents the board holds in all (an indexed count)."""
     return int(session.execute(select(func.count()).where(_not_closed())).scalar_one())
