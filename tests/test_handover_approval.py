@@ -85,7 +85,7 @@ def test_an_assign_tells_the_new_owner_without_the_developers(mailing, smtp_serv
     [(to, cc, body)] = mails(smtp_server, "handover")
     assert (to, cc) == ("wang.fang@example.com", None)
     assert "Handed over to wang.fang by wang.lei at 2026-11-25 03:02 UTC." in body
-    assert "To acknowledge: incidentctl ack 1" in body
+    assert "Next: incidentctl ack 1" in body
 
 
 def test_taking_an_incident_oneself_tells_nobody(mailing, smtp_server):

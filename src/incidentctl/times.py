@@ -125,6 +125,41 @@ def format_duration(td: timedelta) -> str:
     return sign + "".join(parts)
 
 
+def rough_duration(td: timedelta) -> str:
+    """A duration to the unit that matters, for people: its two largest units, whole
+    (``5h46m``, ``1d21h``, ``44m``); seconds only under a minute (``45s``)."""
+    seconds = round(abs(td.total_seconds()))
+    if seconds >= 60:
+        seconds = (seconds + 30) // 60 * 60  # to the nearest minute
+    units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")]
+    parts: list[str] = []
+    for size, unit in units:
+        value, seconds = divmod(seconds, size)
+        if value or parts:
+            parts.append(f"{value}{unit}")
+        if len(parts) == 2:
+            break
+    shown = "".join(p for p in parts if not p.startswith("0")) or "0s"
+    return ("-" if td < timedelta(0) and shown != "0s" else "") + shown
+
+
+def zoned_time(value: datetime, zone: tzinfo) -> str:
+    """``YYYY-MM-DD HH:MM`` in ``zone`` with its abbreviation (``CST``, ``CEST``, ``UTC``):
+    a time read on its own, away from the document's header, still says its zone."""
+    local = value.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or local.strftime("%z"))
+
+
+def policy_zone(name: str | None) -> tzinfo:
+    """The zone of the team's messages: the policy's ``timezone``, else UTC (never the
+    zone of the host cron runs on)."""
+    if not name:
+        return UTC
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)  # (validated when the policy was loaded)
+
+
 # --------------------------------------------------------------------------- instants
 
 

@@ -2,14 +2,19 @@
 deliveries the policy names for it (``policy.recipients``).
 
 Plain text that reads well on a phone: incident id, level, service, title, what is
-due or overdue and by how long.
+due or overdue and by how long, the details and who reported it, and the command to
+run. Times are in the policy's ``timezone`` (default UTC) with the zone named;
+durations are rounded to what matters (``late by 5h46m``).
+
+An SMS (and the text a phone call reads) is the short form: one GSM-7 message of at
+most 160 characters; the email carries the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from incidentctl.config import Policy
@@ -17,7 +22,43 @@ from incidentctl.domain import ClockName, NoticeName, Team
 from incidentctl.policy.notices import Notice
 from incidentctl.policy.recipients import PlannedDelivery, recipients
 from incidentctl.text import one_line
-from incidentctl.times import format_duration
+from incidentctl.times import policy_zone, rough_duration, zoned_time
+
+SMS_LIMIT = 160  # one GSM-7 message
+DETAILS_LIMIT = 500  # characters of the details an email quotes
+
+# GSM 03.38: the basic set (one septet each) and the extension table (two: an escape
+# and the character). Anything else would turn the SMS into UCS-2 (70 characters).
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def gsm7_length(text: str) -> int | None:
+    """The length of ``text`` in GSM-7 septets, or None when it is not GSM-7."""
+    length = 0
+    for char in text:
+        if char in _GSM_BASIC:
+            length += 1
+        elif char in _GSM_EXTENDED:
+            length += 2
+        else:
+            return None
+    return length
+
+
+# Typography with a plain GSM-7 equivalent.
+_PLAIN = str.maketrans({"·": "-", "–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"'})
+
+
+def gsm7(text: str) -> str:
+    """``text`` in GSM-7: typography made plain, anything else it cannot carry becomes
+    ``?`` (a title in another script keeps its numbers and Latin words; the email has
+    it whole)."""
+    text = text.translate(_PLAIN).replace("…", "...")
+    return "".join(c if c in _GSM_BASIC or c in _GSM_EXTENDED else "?" for c in text)
 
 
 @dataclass(frozen=True)
@@ -29,12 +70,12 @@ class Note:
 @dataclass(frozen=True)
 class Draft:
     subject: str
-    text: str
+    text: str  # the email
     deliveries: list[PlannedDelivery] = field(default_factory=list)
+    short: str = ""  # SMS and phone: one GSM-7 message
 
-
-def stamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    def text_for(self, channel: str) -> str:
+        return self.text if channel == "email" else self.short
 
 
 _TITLES: dict[str, str] = {
@@ -50,6 +91,58 @@ _TITLES: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every line of one draft needs: the incident, the zone and "now"."""
+
+    incident: Any
+    zone: tzinfo
+    now: datetime
+
+    def stamp(self, value: datetime) -> str:
+        return zoned_time(value, self.zone)
+
+    def clock(self) -> tuple[str, datetime] | None:
+        """The nearest running clock and its due time."""
+        incident = self.incident
+        running = [
+            (getattr(incident, f"{c}_due_at"), c)
+            for c in ClockName
+            if getattr(incident, f"{c}_stopped_at") is None
+        ]
+        if not running:
+            return None
+        due, name = min(running)
+        return name, due
+
+    def clock_line(self) -> str:
+        """What is due next, or what is overdue and by how long."""
+        nearest = self.clock()
+        if nearest is None:
+            return "No SLA clock is running."
+        clock, due = nearest
+        if due <= self.now:
+            late = rough_duration(self.now - due)
+            return f"{clock.capitalize()} overdue by {late} (due {self.stamp(due)})."
+        return f"{clock.capitalize()} due in {rough_duration(due - self.now)} ({self.stamp(due)})."
+
+    def clock_short(self) -> str:
+        nearest = self.clock()
+        if nearest is None:
+            return ""
+        clock, due = nearest
+        if due <= self.now:
+            return f"{clock.capitalize()} overdue {rough_duration(self.now - due)}."
+        return f"{clock.capitalize()} due in {rough_duration(due - self.now)}."
+
+    def action(self) -> str:
+        """The command the recipient runs next."""
+        incident = self.incident
+        if incident.acknowledged_at is None and incident.resolved_at is None:
+            return f"incidentctl ack {incident.id}"
+        return f"incidentctl show {incident.id}"
+
+
 def draft(
     policy: Policy,
     incident: Any,
@@ -58,95 +151,155 @@ def draft(
     now: datetime,
     notes: Sequence[Note] = (),
     handover: Any = None,
+    update: int | None = None,
 ) -> Draft:
     """Subject, text and deliveries of one notice (``handover``: the assign or transfer
-    event a ``handover`` notice tells of)."""
+    event a ``handover`` notice tells of; ``update``: the number a progress notice
+    carries, the count of the incident's progress notices so far)."""
+    context = _Context(incident, policy_zone(policy.timezone), now)
     level = incident.level
     level_name = policy.levels[level].name if level in policy.levels else f"Level {level}"
     title = one_line(incident.title)
     service = one_line(incident.service)
-    head = f"[{_TITLES[notice.name]}] Incident #{incident.id} L{level} {level_name} · {service}"
-    lines = [head, title]
     name = NoticeName(notice.name)
-    if name == NoticeName.INITIAL:
-        if notice.sequence:
-            lines.append(f"Re-levelled to Level {level} at {stamp(notice.due_at)}.")
-        else:
-            lines.append(f"Reported {stamp(incident.reported_at)}.")
-        within = policy.notifications.initial.within
-        late = now - notice.due_at
-        if within is not None and late > within:
-            lines.append(f"This notice is late by {format_duration(late - within)}.")
-        lines.append(_clock_line(incident, now))
-    elif name == NoticeName.PROGRESS:
-        since = format_duration(notice.due_at - incident.reported_at)
-        lines.append(f"Update {notice.sequence}: {since} since reported, not recovered yet.")
-        lines.append(_clock_line(incident, now))
-        if notes:
-            lines.append("Progress since the last update:")
-            lines.extend(f"- {stamp(n.at)[11:]} {one_line(n.text)}" for n in notes)
-        else:
-            lines.append("No progress recorded since the last update.")
-    elif name == NoticeName.HANDOVER:
-        lines.extend(_handover_lines(incident, handover))
-        lines.append(_clock_line(incident, now))
-        lines.append(
-            f"Details: incidentctl show {incident.id}"
-            if incident.acknowledged_at
-            else f"To acknowledge: incidentctl ack {incident.id}"
-        )
-    elif name in (NoticeName.APPROVAL, NoticeName.APPROVAL_REMINDER):
-        resolved = incident.resolved_at
-        if name == NoticeName.APPROVAL_REMINDER:
-            waited = format_duration(now - resolved)
-            lines.append(f"Still not approved, {waited} after the solution.")
-        lines.append(f"Solution provided {stamp(resolved)}: {one_line(incident.solution or '')}")
-        lines.append(f"Level {level} asks an incident manager's approval before it is closed.")
-        lines.append(f"To approve: incidentctl --as NAME approve {incident.id}")
-    elif name == NoticeName.RECTIFICATION:
-        recovered = incident.recovered_at
-        took = format_duration(recovered - incident.occurred_at)
-        lines.append(f"Service recovered {stamp(recovered)}, {took} after the fault began.")
-    else:
-        clock = name.clock
-        assert clock is not None
-        due = getattr(incident, f"{clock}_due_at")
-        target = getattr(policy.levels.get(level), clock, None)
-        target_text = f" ({format_duration(target)} target)" if target else ""
-        lines.append(
-            f"{clock.capitalize()} overdue by {format_duration(now - due)}: "
-            f"was due {stamp(due)}{target_text}."
-        )
+    head = f"[{_TITLES[name]}] Incident #{incident.id} L{level} {level_name} · {service}"
+    body, short = _body(policy, context, name, notice, notes, handover, update)
+    lines = [head, title, *body]
+    action = context.action()
+    if name not in (NoticeName.APPROVAL, NoticeName.APPROVAL_REMINDER):
+        lines.append(f"Next: {action}")
     lines.append(f"Status: {incident.status}; owner: {one_line(incident.assignee or 'nobody')}.")
+    lines.extend(_about(incident))
     subject = f"[incidentctl] #{incident.id} L{level} {service}: {_TITLES[name]} - {title}"
     return Draft(
         subject=subject[:200],
         text="\n".join(lines),
         deliveries=recipients(policy, name.rule, incident),
+        short=_short(f"[{_TITLES[name]}] #{incident.id} L{level} {service}", title, short),
     )
 
 
-def _handover_lines(incident: Any, event: Any) -> list[str]:
+def _body(
+    policy: Policy,
+    context: _Context,
+    name: NoticeName,
+    notice: Notice,
+    notes: Sequence[Note],
+    handover: Any,
+    update: int | None,
+) -> tuple[list[str], str]:
+    """The lines particular to the notice, and its short form's facts."""
+    incident, stamp = context.incident, context.stamp
+    level = incident.level
+    if name == NoticeName.INITIAL:
+        lines = [
+            f"Re-levelled to Level {level} at {stamp(notice.due_at)}."
+            if notice.sequence
+            else f"Reported {stamp(incident.reported_at)}."
+        ]
+        within = policy.notifications.initial.within
+        late = context.now - notice.due_at
+        if within is not None and late > within:
+            lines.append(f"This notice is late by {rough_duration(late - within)}.")
+        lines.append(context.clock_line())
+        return lines, f"{context.clock_short()} {context.action()}"
+    if name == NoticeName.PROGRESS:
+        number = update if update is not None else notice.sequence
+        since = rough_duration(notice.due_at - incident.reported_at)
+        lines = [
+            f"Update {number}: {since} since reported, not recovered yet.",
+            context.clock_line(),
+        ]
+        if notes:
+            lines.append("Progress since the last update:")
+            lines.extend(f"- {stamp(n.at)[11:]} {one_line(n.text)}" for n in notes)
+        else:
+            lines.append("No progress recorded since the last update.")
+        latest = f" Latest: {one_line(notes[-1].text)}" if notes else ""
+        return lines, f"Update {number}, not recovered. {context.clock_short()}{latest}"
+    if name == NoticeName.RECTIFICATION:
+        recovered = incident.recovered_at
+        took = rough_duration(recovered - incident.occurred_at)
+        return (
+            [f"Service recovered {stamp(recovered)}, {took} after the fault began."],
+            f"Recovered {stamp(recovered)[11:]}, {took} after the fault.",
+        )
+    if name == NoticeName.HANDOVER:
+        lines = _handover_lines(context, handover)
+        lines.append(context.clock_line())
+        to = one_line(handover.data.get("to") or "the developers") if handover else "you"
+        by = f" by {one_line(handover.actor)}" if handover else ""
+        return lines, f"Handed to {to}{by}. {context.clock_short()} {context.action()}"
+    if name in (NoticeName.APPROVAL, NoticeName.APPROVAL_REMINDER):
+        resolved = incident.resolved_at
+        lines = []
+        if name == NoticeName.APPROVAL_REMINDER:
+            waited = rough_duration(context.now - resolved)
+            lines.append(f"Still not approved, {waited} after the solution.")
+        lines.append(f"Solution provided {stamp(resolved)}: {one_line(incident.solution or '')}")
+        lines.append(f"Level {level} asks an incident manager's approval before it is closed.")
+        lines.append(f"To approve: incidentctl --as NAME approve {incident.id}")
+        return lines, f"Solution waits for approval: incidentctl approve {incident.id}"
+    clock = name.clock
+    assert clock is not None
+    due = getattr(incident, f"{clock}_due_at")
+    target = getattr(policy.levels.get(level), clock, None)
+    target_text = f" ({rough_duration(target)} target)" if target else ""
+    overdue = rough_duration(context.now - due)
+    return (
+        [f"{clock.capitalize()} overdue by {overdue}: was due {stamp(due)}{target_text}."],
+        f"{clock.capitalize()} overdue by {overdue}. {context.action()}",
+    )
+
+
+def _about(incident: Any) -> list[str]:
+    """The details and who reported it, for the email."""
+    lines = []
+    if incident.details:
+        details = one_line(incident.details)
+        if len(details) > DETAILS_LIMIT:
+            details = details[: DETAILS_LIMIT - 1] + "…"
+        lines.append(f"Details: {details}")
+    if incident.reporter or incident.contact:
+        who = one_line(incident.reporter or "unnamed")
+        how = f" ({one_line(incident.contact)})" if incident.contact else ""
+        lines.append(f"Reported by {who}{how}, via {incident.channel}.")
+    return lines
+
+
+def _short(head: str, title: str, facts: str) -> str:
+    """``head: title. facts`` in one GSM-7 message: the title gives way first."""
+    head, title, facts = gsm7(head), gsm7(title), gsm7(" ".join(facts.split()))
+    room = SMS_LIMIT - _septets(f"{head}: . {facts}")
+    if room < 8:  # no room for a title worth the name: the facts alone
+        text = f"{head}: {facts}"
+    else:
+        if _septets(title) > room:
+            while _septets(title) > room - 3:
+                title = title[:-1]
+            title = title.rstrip(" .") + "..."
+        text = f"{head}: {title}{'' if title.endswith('.') else '.'} {facts}"
+    while _septets(text) > SMS_LIMIT:
+        text = text[:-4].rstrip() + "..."
+    return text
+
+
+def _septets(text: str) -> int:
+    length = gsm7_length(text)
+    assert length is not None  # (only ever given gsm7() text)
+    return length
+
+
+def _handover_lines(context: _Context, event: Any) -> list[str]:
     """Who handed it over, to whom, when and why."""
+    incident = context.incident
     if event is None:  # (the event is always there; the notice still says what it can)
         return [f"Now held by {one_line(incident.assignee or 'the developers')}."]
     to = event.data.get("to") or "the developers"
     team = " (developers)" if event.data.get("team") == Team.DEV else ""
     why = event.data.get("reason")
-    line = f"Handed over to {one_line(to)}{team} by {one_line(event.actor)} at {stamp(event.at)}"
+    line = (
+        f"Handed over to {one_line(to)}{team} by {one_line(event.actor)} "
+        f"at {context.stamp(event.at)}"
+    )
     return [f"{line}: {one_line(why)}." if why else f"{line}."]
-
-
-def _clock_line(incident: Any, now: datetime) -> str:
-    """The nearest running clock: what is due next, or what is overdue and by how long."""
-    running = [
-        (getattr(incident, f"{c}_due_at"), c)
-        for c in ClockName
-        if getattr(incident, f"{c}_stopped_at") is None
-    ]
-    if not running:
-        return "No SLA clock is running."
-    due, clock = min(running)
-    if due <= now:
-        return f"{clock.capitalize()} overdue by {format_duration(now - due)} (due {stamp(due)})."
-    return f"{clock.capitalize()} due in {format_duration(due - now)} ({stamp(due)})."

@@ -7,7 +7,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from incidentctl.text import literal
-from incidentctl.times import local_zone
+from incidentctl.times import local_zone, zoned_time
 
 __all__ = ["human_time", "local_time", "md", "md_heading", "md_line", "zoned_time"]
 
@@ -91,13 +91,6 @@ def md_heading(text: Any) -> str:
 def local_time(value: datetime, zone: tzinfo) -> str:
     """``YYYY-MM-DD HH:MM`` in ``zone``."""
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
-def zoned_time(value: datetime, zone: tzinfo) -> str:
-    """``YYYY-MM-DD HH:MM`` in ``zone`` with its abbreviation (``CST``, ``CEST``, ``UTC``):
-    a time read on its own, away from the document's header, still says its zone."""
-    local = value.astimezone(zone)
-    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or local.strftime("%z"))
 
 
 def human_time(value: datetime | None, now: datetime) -> str:

@@ -154,8 +154,21 @@ def _work_out(
                 if notice.name == NoticeName.HANDOVER
                 else None
             )
+            # the n-th progress notice this incident gets, whatever mark it falls on
+            update = 1 + sum(name == NoticeName.PROGRESS for name, _ in already)
             drafts.append(
-                (notice, draft(policy, incident, notice, now=now, notes=notes, handover=handover))
+                (
+                    notice,
+                    draft(
+                        policy,
+                        incident,
+                        notice,
+                        now=now,
+                        notes=notes,
+                        handover=handover,
+                        update=update,
+                    ),
+                )
             )
         produced = already | {notice.key for notice, _ in drafts}
         upcoming = next_notice_at(facts, schedule, now=now, sent=produced)
@@ -220,7 +233,7 @@ def plan(
                         address=delivery.address,
                         cc=list(delivery.cc),
                         subject=text.subject,
-                        text=text.text,
+                        text=text.text_for(delivery.channel),
                         status=status,
                         attempts=0,
                         created_at=now,
