@@ -16,6 +16,7 @@ from importlib import resources
 import pytest
 
 T0 = "2026-11-25T03:00:00Z"
+T0_PLUS_5 = "2026-11-25T03:05:00Z"
 STATUSES = "open,acknowledged,recovered,resolved,closed,cancelled"
 
 
@@ -529,3 +530,16 @@ def test_list_status_takes_a_comma_list(cli):
     bad = cli("list", "--status", "resolved,bogus", now=at(5), expect=2)
     assert bad.stdout == ""
     assert "'bogus' is not a status" in bad.stderr
+
+
+def test_clocks_stopped_by_a_cancellation_are_neither_met_nor_breached(cli):
+    cli("open", "Opened by mistake", "--level", "2", "--service", "payments", now=T0)
+    shown = cli.json("cancel", "1", "--reason", "not an incident", now=T0_PLUS_5)
+    assert {clock: parts["state"] for clock, parts in shown["sla"].items()} == {
+        "response": "cancelled",
+        "recovery": "cancelled",
+        "resolution": "cancelled",
+    }
+    text = cli("show", "1", now=T0_PLUS_5).stdout
+    assert re.search(r"response +cancelled", text)
+    assert not re.search(r"response +met", text)

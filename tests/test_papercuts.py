@@ -142,3 +142,33 @@ def test_open_help_lists_the_levels_of_the_policy(cli, tmp_path):
     flat = " ".join(text.split())
     assert "1 (Outage) or 2 (Degraded)" in flat
     assert "No impact" not in flat
+
+
+def test_help_examples_are_whole_commands_at_80_columns(cli, monkeypatch):
+    """An example cut in the middle cannot be pasted: each example of a command's help
+    is printed whole on one line, and fits 80 columns."""
+    import inspect
+
+    from typer.main import get_command
+
+    from incidentctl.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "80")
+    root = get_command(app)
+    for path in [[], *all_commands(cli)]:
+        command = root
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        written = inspect.cleandoc(command.help or "").splitlines()
+        examples = [line.strip() for line in written if line.startswith("    ")]
+        lines = cli(*path, "--help").stdout.splitlines()
+        assert all(len(line) <= 80 for line in lines), (path, max(lines, key=len))
+        shown = {line.strip() for line in lines}
+        for example in examples:
+            assert example in shown, (path, example)
+
+
+def test_a_mistyped_long_option_is_not_told_about_text(cli):
+    out = cli("list", "--all", expect=2)
+    assert "No such option: --all" in out.stderr
+    assert "goes after '--'" not in out.stderr

@@ -215,3 +215,35 @@ def test_the_report_counts_the_first_recovery_verdict(closed):
     }  # fmt: skip
     assert report["breaches"] == []
     assert report["durations"]["recovery"]["mean_s"] == 1800.0  # to the first recovery
+
+
+def test_show_and_the_json_say_why_a_down_again_incident_is_overdue(closed):
+    """The first verdict stays "met"; the outage that came back is its own deadline, in
+    ``show``, in every incident JSON document, and escalated when it passes."""
+    cli = closed
+    cli("reopen", "1", "--reason", "502s are back", "--down", "--at", "05:00", now=at(130))
+    shown = cli.json("show", "1", now=at(130))
+    assert shown["down_again"] == {
+        "since": "2026-11-25T05:00:00Z",
+        "due_at": "2026-11-25T11:00:00Z",
+        "state": "running",
+    }
+    assert shown["sla"]["recovery"]["state"] == "met"  # the first verdict
+    [listed] = cli.json("list", "--overdue", now="2026-11-25T11:00:00Z")
+    assert listed["down_again"]["state"] == "breached"
+    text = cli("show", "1", now="2026-11-25T11:30:00Z").stdout
+    assert re.search(r"recovery +again +due 11:00 \(30m overdue\), down again since 05:00", text)
+    # escalated once when it passes: overdue-recovery #1 (the first outage's is #0)
+    assert ("overdue-recovery", "email", "printed") not in sent(cli, 479)  # 10:59
+    assert ("overdue-recovery", "email", "printed") in sent(cli, 481)  # 11:01
+    assert ("overdue-recovery", "email", "printed") not in sent(cli, 540)
+    shown = cli.json("show", "1", now=at(540))
+    assert {d["sequence"] for d in shown["deliveries"] if d["notice"] == "overdue-recovery"} == {1}
+    # a recovery ends it
+    cli("recover", "1", now=at(545))
+    assert cli.json("show", "1", now=at(545))["down_again"] is None
+
+
+def test_a_never_recovered_incident_has_no_down_again(cli):
+    cli("open", "Checkout fails", "--level", "2", "--service", "payments", now=T0)
+    assert cli.json("show", "1", now=at(1))["down_again"] is None

@@ -129,6 +129,7 @@ class ClockState(StrEnum):
     RUNNING = "running"
     MET = "met"
     BREACHED = "breached"
+    CANCELLED = "cancelled"  # (shown) stopped by a cancellation: neither met nor breached
 
 
 class RelevelMode(StrEnum):
@@ -250,6 +251,8 @@ INCIDENT_COLUMNS = (
     "opened_level",
     "updated_at",
     *CLOCK_COLUMNS,
+    "down_again_at",
+    "down_due_at",
     "deadline_at",
     "notify_at",
     "notices_handled",

@@ -8,6 +8,7 @@ at module level, so ``--help``, ``--version`` and shell completion stay fast.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 import re
@@ -64,6 +65,18 @@ def policy_levels(ctx: Any) -> str:
     return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
 
 
+def examples_kept(text: str | None) -> str | None:
+    """Help text whose indented paragraphs (the examples) are never rewrapped: a command
+    cut in the middle cannot be pasted (click keeps a paragraph that follows ``\b``)."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        f"\b\n{p}" if all(line.startswith("    ") for line in p.splitlines()) else p
+        for p in paragraphs
+    )
+
+
 class _TextFriendlyParser(_OptionParser):
     """Click's parser, except that an argument beginning with "-" that cannot be an
     option is taken as text (a note "- restarted the pod", a title "-5% conversions")."""
@@ -73,6 +86,14 @@ class _TextFriendlyParser(_OptionParser):
             state.largs.append(arg)
             return
         super()._process_opts(arg, state)
+
+
+def _looks_like_text(args: Sequence[str]) -> bool:
+    """An argument such as ``-restarted``: one dash and a word, more likely text than a
+    mistyped option (``--all`` is a mistyped option)."""
+    return any(
+        len(arg) > 2 and arg[0] == "-" and arg[1] != "-" and arg[1:].isalpha() for arg in args
+    )
 
 
 class _PlainArgument(TyperArgument):
@@ -107,6 +128,7 @@ class IncidentctlCommand(TyperCommand):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.help = examples_kept(self.help)
         for param in self.params:
             if isinstance(param, TyperArgument):
                 param.__class__ = _PlainArgument
@@ -151,6 +173,7 @@ class IncidentctlGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.help = examples_kept(self.help)
         # ``--as`` after an acting command's name too: the root's option, copied
         (root_as,) = (p for p in self.params if isinstance(p, TyperOption) and "--as" in p.opts)
         for command in self.commands.values():
@@ -216,7 +239,7 @@ class IncidentctlGroup(TyperGroup):
             return ExitStatus.INTERRUPTED
         except typer.TyperException as error:  # Typer's usage errors: bad option, missing value
             message = error.format_message()
-            if isinstance(error, typer._click.exceptions.NoSuchOption):
+            if isinstance(error, typer._click.exceptions.NoSuchOption) and _looks_like_text(args):
                 message = f"{message}\n{TEXT_AFTER_DASHES}"
             ctx = getattr(error, "ctx", None)
             if ctx is not None and not as_json:

@@ -178,7 +178,7 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     Example:
 
-        incidentctl --db postgresql+psycopg://incidents@db.internal/incidents db upgrade
+        incidentctl --db postgresql+psycopg://db.internal/incidents db upgrade
     """
     from incidentctl.output import documents
     from incidentctl.store import migrate
@@ -213,7 +213,7 @@ def db_copy(
 
     Example:
 
-        incidentctl db copy --to postgresql+psycopg://incidents@db.internal/incidents
+        incidentctl db copy --to postgresql+psycopg://db.internal/incidents
     """
     from incidentctl.output import documents
     from incidentctl.store.copy import copy_database

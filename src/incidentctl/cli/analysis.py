@@ -78,7 +78,7 @@ def report(
 
     Example:
 
-        incidentctl report --month 2026-10 --tz Asia/Shanghai --format html -o 2026-10.html
+        incidentctl report --month 2026-10 --tz Asia/Shanghai --format html
     """
     from incidentctl.output import Format
     from incidentctl.output import report as formats

@@ -57,7 +57,7 @@ def escalate(
 
     Example:
 
-        flock -n /tmp/incidentctl-escalate.lock incidentctl escalate --json | jq .failed
+        flock -n /tmp/escalate.lock incidentctl escalate --json | jq .failed
     """
     from incidentctl.output import documents, terminal
 

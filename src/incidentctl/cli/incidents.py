@@ -93,7 +93,7 @@ def open_(
 
     Example:
 
-        incidentctl open "Checkout fails with 502" --level 1 --service payments --occurred "20m ago"
+        incidentctl open "Checkout fails" -l 1 -s payments --occurred "20m ago"
     """
     from incidentctl.services import handling
 
@@ -450,7 +450,7 @@ def resolve(
 
     Example:
 
-        incidentctl resolve 42 --solution "Fixed connection pool size; deployed 3.2.2"
+        incidentctl resolve 42 --solution "Pool size fixed in 3.2.2"
     """
     from incidentctl.services import handling
 
@@ -518,8 +518,9 @@ def reopen(
         bool,
         typer.Option(
             "--down",
-            help="The service is down again: not recovered any more; progress notices "
-            "resume, and the next recover sends a new rectification.",
+            help="The service is down again: not recovered any more, its recovery due "
+            "again the level's target from now (escalated when it passes); progress "
+            "notices resume, and the next recover sends a new rectification.",
         ),
     ] = False,
     at: AtOption = None,

@@ -110,6 +110,8 @@ class _Context:
             for c in ClockName
             if getattr(incident, f"{c}_stopped_at") is None
         ]
+        if incident.down_due_at is not None:  # down again: its recovery is due again
+            running.append((incident.down_due_at, ClockName.RECOVERY))
         if not running:
             return None
         due, name = min(running)
@@ -242,7 +244,7 @@ def _body(
         return lines, f"Solution waits for approval: incidentctl approve {incident.id}"
     clock = name.clock
     assert clock is not None
-    due = getattr(incident, f"{clock}_due_at")
+    due = notice.due_at  # (the clock's due time; down again: the recovery due again)
     target = getattr(policy.levels.get(level), clock, None)
     target_text = f" ({rough_duration(target)} target)" if target else ""
     overdue = rough_duration(context.now - due)

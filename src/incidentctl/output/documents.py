@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from incidentctl.domain import INCIDENT_FIELDS, ClockName, EventKind
+from incidentctl.domain import INCIDENT_FIELDS, ClockName, ClockState, EventKind
 from incidentctl.policy.clocks import clock_state
 from incidentctl.text import literal
 from incidentctl.times import format_duration, to_rfc3339
@@ -105,13 +105,17 @@ def write_csv(
 def sla_of(incident: Any, now: datetime) -> dict[str, dict[str, Any]]:
     """The clocks from the stored due times; the verdict needs only "now"."""
     sla: dict[str, dict[str, Any]] = {}
+    cancelled = incident.cancelled_at
     for clock in ClockName:
         due = getattr(incident, f"{clock}_due_at")
         stopped = getattr(incident, f"{clock}_stopped_at")
         sla[clock] = {
             "due_at": to_rfc3339(due),
             "stopped_at": to_rfc3339(stopped) if stopped else None,
-            "state": clock_state(due, stopped, now),
+            # a clock the cancellation stopped kept no promise and broke none
+            "state": ClockState.CANCELLED
+            if cancelled is not None and stopped == cancelled
+            else clock_state(due, stopped, now),
         }
     return sla
 
@@ -123,7 +127,20 @@ def incident_document(incident: Any, now: datetime) -> dict[str, Any]:
         value = getattr(incident, name)
         document[name] = to_rfc3339(value) if isinstance(value, datetime) else value
     document["sla"] = sla_of(incident, now)
+    document["down_again"] = down_again_of(incident, now)
     return document
+
+
+def down_again_of(incident: Any, now: datetime) -> dict[str, Any] | None:
+    """An incident whose service went down again (``reopen --down``) and is not recovered:
+    since when, its recovery due again, and whether that is past. None otherwise."""
+    if incident.down_due_at is None:
+        return None
+    return {
+        "since": to_rfc3339(incident.down_again_at),
+        "due_at": to_rfc3339(incident.down_due_at),
+        "state": clock_state(incident.down_due_at, None, now),
+    }
 
 
 def event_document(event: Any) -> dict[str, Any]:

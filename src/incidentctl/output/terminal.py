@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from incidentctl.domain import ClockName, ClockState, DeliveryStatus, EventKind
-from incidentctl.output.documents import sla_of
+from incidentctl.output.documents import down_again_of, sla_of
 from incidentctl.output.text import human_time
 from incidentctl.text import literal
 from incidentctl.times import format_duration
@@ -55,6 +55,7 @@ STATE_STYLE = {
     ClockState.RUNNING: "yellow",
     ClockState.MET: "green",
     ClockState.BREACHED: "bold red",
+    ClockState.CANCELLED: "dim",
 }
 
 
@@ -129,19 +130,17 @@ def next_deadline(
     if incident.closed_at is not None or incident.cancelled_at is not None:
         return "—", None
     running = [
-        (getattr(incident, f"{clock}_due_at"), clock)
+        (getattr(incident, f"{clock}_due_at"), str(clock))
         for clock in ClockName
         if getattr(incident, f"{clock}_stopped_at") is None
     ]
+    if incident.down_due_at is not None:
+        # down again (reopen --down): the level's recovery target from then
+        running.append((incident.down_due_at, str(ClockName.RECOVERY)))
     if not running:
         if incident.resolved_at is not None:
             waiting = incident.level in approval_levels and incident.approved_at is None
             return ("awaits approval" if waiting else "awaits confirmation"), None
-        if incident.recovered_at is None and incident.deadline_at is not None:
-            # down again (reopen --down): the level's recovery target from then
-            due = incident.deadline_at
-            state = ClockState.BREACHED if due <= now else ClockState.RUNNING
-            return f"recovery {countdown(due, now)}", state
         return "—", None
     due, clock = min(running)
     state = ClockState.BREACHED if due <= now else ClockState.RUNNING
@@ -242,6 +241,13 @@ def _print_clocks(out: Any, incident: Any, now: datetime) -> None:
         else:
             line += Text(f", stopped {human_time(stopped, now)}")
         out.print(line)
+    again = down_again_of(incident, now)
+    if again is not None:  # the first verdict above stands; this is the outage now
+        state = again["state"]
+        line = Text("  recovery   ") + Text(f"{'again':<9}", style=STATE_STYLE[state])
+        line += Text(f" due {human_time(incident.down_due_at, now)}")
+        line += Text(f" ({countdown(incident.down_due_at, now)}), down again since ")
+        out.print(line + Text(human_time(incident.down_again_at, now)))
 
 
 def event_summary(event: Any) -> str:

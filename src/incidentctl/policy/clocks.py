@@ -28,6 +28,7 @@ __all__ = [
     "compute_clocks",
     "current_level",
     "deadline",
+    "down_again",
     "facts_of",
     "is_handover",
 ]
@@ -254,6 +255,16 @@ _RECOVERED, _RESOLVED, _DEV = EventKind.RECOVERED, EventKind.RESOLVED, Team.DEV
 _REOPENED, _ASSIGNED = EventKind.REOPENED, EventKind.ASSIGNED
 _HANDOVERS = frozenset((_ASSIGNED, _TRANSFERRED))
 _STOPS = frozenset((_ACKNOWLEDGED, _TRANSFERRED, _RECOVERED, _RESOLVED))
+
+
+def down_again(
+    facts: IncidentFacts, levels: Mapping[int, LevelTargets]
+) -> tuple[datetime, datetime] | None:
+    """Since when the service is down again (``reopen --down``, no recovery since) and
+    when its recovery is due again: the level's recovery target from then."""
+    if facts.down_since is None:
+        return None
+    return facts.down_since, facts.down_since + levels[current_level(facts)].recovery
 
 
 def is_handover(event: Any) -> bool:

@@ -19,8 +19,8 @@ from incidentctl.policy.clocks import (
     IncidentFacts,
     LevelTargets,
     compute_clocks,
-    current_level,
     deadline,
+    down_again,
 )
 from incidentctl.policy.lifecycle import derive_status
 from incidentctl.policy.notices import NoticeFacts, Schedule, next_notice_at, notice_facts
@@ -36,12 +36,14 @@ class Derived:
     status: Status
     notices: NoticeFacts | None  # None: the incident's level notifies nobody
     notify_at: datetime | None
+    down: tuple[datetime, datetime] | None = None  # down again: since, recovery due
 
     def apply(self, incident: Any) -> None:
         """Write the derived columns onto a stored incident (or an import's row)."""
         for name, clock in self.clocks.items():
             setattr(incident, f"{name}_due_at", clock.due_at)
             setattr(incident, f"{name}_stopped_at", clock.stopped_at)
+        incident.down_again_at, incident.down_due_at = self.down or (None, None)
         incident.deadline_at = self.deadline_at
         incident.status = self.status
         incident.notify_at = self.notify_at
@@ -63,6 +65,7 @@ def derive(
     ``sent``: the notices already produced for it (the outbox's keys).
     """
     clocks = compute_clocks(facts, levels=levels, relevel=relevel, now=now)
+    down = down_again(facts, levels) if incident.recovered_at is None else None
     notices = None
     notify_at = None
     if schedule.active:
@@ -70,20 +73,21 @@ def derive(
             incident,
             facts,
             clocks={name: (clock.due_at, clock.stopped_at) for name, clock in clocks.items()},
+            down_due=down[1] if down else None,
         )
         notify_at = next_notice_at(notices, schedule, now=now, sent=sent)
     nearest = deadline(clocks.values())
-    if facts.down_since is not None and incident.recovered_at is None:
+    if down is not None:
         # Down again: the clocks keep their first verdicts, and the board counts down to
         # the level's recovery target from the moment it went down again.
-        again = facts.down_since + levels[current_level(facts)].recovery
-        nearest = again if nearest is None else min(nearest, again)
+        nearest = down[1] if nearest is None else min(nearest, down[1])
     return Derived(
         clocks=clocks,
         deadline_at=None if incident.closed_at or incident.cancelled_at else nearest,
         status=derive_status(incident),
         notices=notices,
         notify_at=notify_at,
+        down=down,
     )
 
 

@@ -14,7 +14,9 @@ The rules, for an incident whose current level notifies:
 - ``rectification`` #k: due when the service was recovered, k the number of times it
   went down again (``reopen --down``) before.
 - ``overdue-response|recovery|resolution`` #0: due when that clock breaches, while it
-  is still running (a clock that has stopped no longer needs an escalation).
+  is still running (a clock that has stopped no longer needs an escalation);
+  ``overdue-recovery`` #k when the service, down again for the k-th time, is not
+  recovered by the level's recovery target from then.
 - ``handover`` #k: due at the (k+1)-th handover (an assign or transfer to someone
   other than the one who made it). Only the latest one is ever due: it goes to
   whoever holds the incident now.
@@ -67,6 +69,7 @@ class NoticeFacts:
     resolutions: int = 0  # solutions provided
     resolved_at: datetime | None = None  # the current solution's time (None: unresolved)
     approved_at: datetime | None = None
+    down_due: datetime | None = None  # down again: when its recovery is due again
     # clock name -> (due_at, stopped_at), as stored on the incident
     clocks: Mapping[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
     handled: frozenset[tuple[str, int]] = frozenset()  # notices it had elsewhere
@@ -108,9 +111,11 @@ def notice_facts(
     incident: Any,
     facts: IncidentFacts,
     clocks: Mapping[str, tuple[datetime, datetime | None]] | None = None,
+    down_due: datetime | None = None,
 ) -> NoticeFacts:
     """The facts the due notices depend on: the incident's row, the facts of its events
-    (``clocks.facts_of``) and its clocks (default: as stored on the incident)."""
+    (``clocks.facts_of``) and its clocks and down-again deadline (default: as stored on
+    the incident)."""
     return NoticeFacts(
         reported_at=incident.reported_at,
         relevels=len(facts.relevels),
@@ -123,6 +128,7 @@ def notice_facts(
         resolutions=facts.resolutions,
         resolved_at=incident.resolved_at,
         approved_at=incident.approved_at,
+        down_due=down_due,
         clocks=clocks
         if clocks is not None
         else {
@@ -171,6 +177,9 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
         for clock, (due_at, stopped_at) in facts.clocks.items():
             if stopped_at is None:
                 found.append(Notice(due_at, _OVERDUE[ClockName(clock)]))
+        if facts.down_due is not None and facts.recovered_at is None:
+            # down again (the k-th time): its recovery escalated once more, as #k
+            found.append(Notice(facts.down_due, NoticeName.OVERDUE_RECOVERY, facts.outages))
     return found
 
 

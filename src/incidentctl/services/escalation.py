@@ -139,7 +139,7 @@ def _work_out(
     for incident in incidents:
         assert incident.id is not None
         mine = events.get(incident.id, [])
-        facts = notice_facts(incident, facts_of(incident, mine))
+        facts = notice_facts(incident, facts_of(incident, mine), down_due=incident.down_due_at)
         schedule = schedule_of(policy, incident)
         already = sent.get(incident.id, set())
         drafts = []

@@ -210,7 +210,8 @@ class ImportLine(_Line):
     cancelled_at: Time = None
     cancel_reason: OptionalText = None
     duplicate_of: Id = None
-    sla: dict[str, Any] | None = None
+    sla: dict[str, Any] | None = None  # (recomputed on import, as is down_again)
+    down_again: dict[str, Any] | None = None
     events: list[ImportEvent] | None = None
 
     @model_validator(mode="after")

@@ -69,6 +69,11 @@ class Incident(SQLModel, table=True):
     recovery_stopped_at: datetime | None = _time()
     resolution_due_at: datetime = _time(nullable=False)
     resolution_stopped_at: datetime | None = _time()
+    # Down again (``reopen --down``) and not recovered since: since when, and when the
+    # recovery is due again (the level's recovery target from then). The clocks keep
+    # their first verdicts; this is the deadline of the outage that came back.
+    down_again_at: datetime | None = _time()
+    down_due_at: datetime | None = _time()
     # Earliest due time among the clocks still running: the board's order, `--overdue`.
     deadline_at: datetime | None = _time(index=True)
     # When the next notification falls due (the outbox's "what is due at T"): kept
