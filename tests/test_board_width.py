@@ -64,3 +64,25 @@ def test_the_reports_breaches_keep_every_id_whole_at_80_columns(fourteen):
     # a breach, each id whole (the two-digit ones were cut to one digit)
     assert len(rows) == 20 and lines[start + 3 + 20].startswith("… and 8 more"), out.stdout
     assert sorted(set(ids)) == list(range(1, 11)), out.stdout
+
+
+def test_at_60_columns_the_title_gives_way_with_an_ellipsis_never_the_deadline(cli):
+    """The widest whole columns (acknowledged, an overdue recovery) leave the title a few
+    cells: it is cut with …, and the line still fits."""
+    cli("open", TITLE, "--level", "1", "--service", "payments", now=NOW)
+    cli("ack", "1", now="2026-11-25T03:05:00Z")
+    out = cli("board", now="2026-11-25T06:10:00Z", env={"COLUMNS": "60"})
+    [line] = [line for line in out.stdout.splitlines() if re.match(r"^1 ", line)]
+    assert cell_len(line.rstrip()) <= 60, line
+    row = ROW.match(line)
+    assert row and row[3] == "acknowledged" and row[4] == "recovery 1h10m overdue", line
+    assert row[5].endswith("…") and TITLE.startswith(row[5][:-1]), line
+
+
+def test_the_title_keeps_30_cells_before_any_other_column_is_shown(fourteen):
+    """From 80 columns on, the title is shown to at least 30 cells (or whole): the
+    optional columns take only what is left."""
+    for width in (80, 100, 120, 160):
+        out = fourteen("board", now="2026-11-25T03:20:00Z", env={"COLUMNS": str(width)})
+        rows = [ROW.match(line) for line in out.stdout.splitlines() if re.match(r"^\d+ ", line)]
+        assert all(row and cell_len(row[5]) >= 30 for row in rows), (width, out.stdout)

@@ -165,10 +165,10 @@ def test_the_readme_demo_shows_the_board_and_sends_the_due_notices(tmp_path):
     assert out.startswith(f"Demo database: {database}\n")
     assert out.count("The board") == 2 and "overdue" in out and " in " in out
     assert out.count("[NEW] Incident #") >= 3 and "[OVERDUE " in out
-    summary = out.splitlines()[-4]
+    summary = out.splitlines()[-5]
     assert summary.endswith("sent or printed, 0 failed. Try:")
     assert int(summary.split()[0]) == out.count("\n--- ")  # one printed message each
-    assert f"incidentctl --db {database} show 3" in out
+    assert f"  export INCIDENTCTL_DB={database}\n  incidentctl show 3\n" in out
     # what it says it did, the database holds
     listed = subprocess.run(
         [*incidentctl_executable(), "--db", str(database), "list", "--json"],
@@ -196,3 +196,25 @@ def test_the_demo_leaves_its_database_whole_in_its_file(tmp_path):
     assert not (tmp_path / "demo.db-wal").exists()
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         assert conn.execute("SELECT count(*) FROM incidents").fetchone() == (5,)
+
+
+def test_the_demo_fits_an_80_column_terminal(tmp_path):
+    """The README's first command, in tmux's default width: no line is longer than 80
+    columns (tables fitted, long message lines folded), so nothing wraps mid-word."""
+    env = {
+        **os.environ,
+        "INCIDENTCTL_NOW": "2026-11-25T03:00:00Z",
+        "TMPDIR": str(tmp_path),
+        "INCIDENTCTL_CONFIG_DIR": str(tmp_path / "no-config"),
+        "NO_COLOR": "1",
+        "COLUMNS": "80",
+    }
+    env.pop("INCIDENTCTL_DB", None)
+    proc = subprocess.run(
+        [*incidentctl_executable(), "demo"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    long = [line for line in proc.stdout.splitlines() if len(line) > 80]
+    # (only the database's path, whole on its own line: this test's directory is long)
+    assert [line for line in long if not line.startswith("  export INCIDENTCTL_DB=/")] == []
+    assert "[HANDED OVER] #3 L1 accounts:" in proc.stdout  # an SMS, folded, still there

@@ -172,3 +172,21 @@ def test_a_mistyped_long_option_is_not_told_about_text(cli):
     out = cli("list", "--all", expect=2)
     assert "No such option: --all" in out.stderr
     assert "goes after '--'" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ("relevel", "1", "--level", "major", "--reason", "x"),
+            "'--level' / '-l': not a whole number",
+        ),
+        (("note", "1", "x", "--kind", "bogus"), "'--kind': 'bogus' is not one of 'progress'"),
+        (("list", "--limit", "ten"), "'--limit': not a whole number"),
+    ],
+)
+def test_conversion_errors_read_as_a_person_would_say_them(cli, args, says):
+    open_one(cli)
+    out = cli(*args, now=T0, expect=2)
+    assert says in out.stderr
+    assert "Input should be" not in out.stderr and "Value error" not in out.stderr

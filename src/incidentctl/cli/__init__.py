@@ -88,6 +88,20 @@ class _TextFriendlyParser(_OptionParser):
         super()._process_opts(arg, state)
 
 
+# Typer words its conversions as the validation library does; say it as a person would.
+_USAGE_WORDING = (
+    ("Value error, ", ""),
+    ("Input should be a valid integer, unable to parse string as an integer", "not a whole number"),
+    ("Input should be a valid integer", "not a whole number"),
+)
+
+
+def plain_usage(message: str) -> str:
+    for said, meant in _USAGE_WORDING:
+        message = message.replace(said, meant)
+    return message
+
+
 def _looks_like_text(args: Sequence[str]) -> bool:
     """An argument such as ``-restarted``: one dash and a word, more likely text than a
     mistyped option (``--all`` is a mistyped option)."""
@@ -238,7 +252,7 @@ class IncidentctlGroup(TyperGroup):
         except (typer.Abort, KeyboardInterrupt):
             return ExitStatus.INTERRUPTED
         except typer.TyperException as error:  # Typer's usage errors: bad option, missing value
-            message = error.format_message()
+            message = plain_usage(error.format_message())
             if isinstance(error, typer._click.exceptions.NoSuchOption) and _looks_like_text(args):
                 message = f"{message}\n{TEXT_AFTER_DASHES}"
             ctx = getattr(error, "ctx", None)

@@ -46,9 +46,11 @@ def demo(ctx: typer.Context) -> None:
     report = run_pass(rt.db, rt.policy, now=rt.now, environ=rt.environ)
     out.print()
     terminal.print_incidents(board(rt), rt.now, title="The board, for the engineer on call")
-    out.print(
+    out.print(  # (one command a line, never wrapped: each can be pasted)
         f"\n{report.sent} sent or printed, {report.failed} failed. Try:\n"
-        f"  incidentctl --db {rt.db_option} show 3\n"
-        f"  incidentctl --db {rt.db_option} list --overdue --json\n"
-        f"  incidentctl --db {rt.db_option} watch --interval 10s"
+        f"  export INCIDENTCTL_DB={rt.db_option}\n"
+        "  incidentctl show 3\n"
+        "  incidentctl list --overdue --json\n"
+        "  incidentctl watch --interval 10s",
+        soft_wrap=True,
     )

@@ -92,10 +92,21 @@ def send(
 
 
 def send_print(message: Message, stream: IO[str]) -> Result:
+    """The message on ``stream``, its long lines folded to the terminal's width (an SMS
+    is one line of up to 160 characters) with the continuation indented."""
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size((120, 24)).columns
     cc = f"\ncc: {', '.join(message.cc)}" if message.cc else ""
-    stream.write(
-        f"--- {message.channel} to {literal(message.to)}{literal(cc)}\n{literal(message.text)}\n"
-    )
+    head = f"--- {message.channel} to {literal(message.to)}{literal(cc)}"
+    lines = [
+        textwrap.fill(line, width, subsequent_indent="  ", break_on_hyphens=False)
+        if len(line) > width
+        else line
+        for line in literal(message.text).splitlines()
+    ]
+    stream.write(head + "\n" + "\n".join(lines) + "\n")
     stream.flush()
     return PRINTED
 

@@ -76,6 +76,8 @@ def clock_cell(sla: Mapping[str, Any], incident: Any, clock: str, now: datetime)
 _ALWAYS = ("ID", "Lvl", "Status", "Next")
 _OPTIONAL = ("Service", "Assignee", "Response", "Recovery", "Resolution")
 _TITLE_MIN = 12  # cells the title keeps however narrow the terminal
+_TITLE_WANT = 30  # cells of the title kept before an optional column is added
+_TITLE_LEAST = 4  # "Nig…": the least a title is cut to
 _GAP = 3  # between two columns: " │ "
 
 
@@ -100,9 +102,11 @@ def fitted_table(  # type: ignore[no-untyped-def]
 
     used = sum(natural(name) + _GAP for name in always)
     shown = {*always, flexible}
+    # the title keeps what a reader needs of it before any optional column is added
+    wanted = min(natural(flexible), _TITLE_WANT) if flexible in order else 0
     for name in optional:
         need = natural(name) + _GAP
-        if used + need + _TITLE_MIN <= width:
+        if used + need + max(_TITLE_MIN, wanted) <= width:
             shown.add(name)
             used += need
     table = Table(
@@ -111,7 +115,8 @@ def fitted_table(  # type: ignore[no-untyped-def]
     columns = [name for name in order if name in shown]
     for name in columns:
         if name == flexible:
-            room = max(_TITLE_MIN, min(natural(name), width - used))
+            # at the narrowest widths the title gives way, never the whole columns
+            room = max(_TITLE_LEAST, min(natural(name), width - used))
             table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=room)
         else:
             table.add_column(name, no_wrap=True, min_width=natural(name))
