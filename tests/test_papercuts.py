@@ -190,3 +190,14 @@ def test_conversion_errors_read_as_a_person_would_say_them(cli, args, says):
     out = cli(*args, now=T0, expect=2)
     assert says in out.stderr
     assert "Input should be" not in out.stderr and "Value error" not in out.stderr
+
+
+def test_human_show_shows_the_channel_and_keeps_long_details_under_their_label(cli):
+    cli(
+        "open", "Checkout fails", "-l", "2", "-s", "payments", "--channel", "hotline",
+        "--details", "Pods OOMKilled\nsince the 3.2.1 deploy", now=T0,
+    )  # fmt: skip
+    lines = cli("show", "1", now=T0).stdout.splitlines()
+    assert "  channel: hotline" in lines
+    at = lines.index("  details: Pods OOMKilled")
+    assert lines[at + 1] == "           since the 3.2.1 deploy"

@@ -326,8 +326,9 @@ def print_record(record: Any, now: datetime) -> None:
         ("confirmed by", "confirmed_by"),
     ):
         value = getattr(incident, name)
-        if value:
-            out.print(Text(f"  {label}: ") + Text(literal(value)))
+        if value:  # (the lines of a long text under its first, not at the margin)
+            indent = "\n" + " " * (len(label) + 4)
+            out.print(Text(f"  {label}: ") + Text(literal(value).replace("\n", indent)))
     if incident.problem_ref:
         out.print(Text("  problem: ") + Text(literal(problem_summary(record))))
     timeline = Table(title="Timeline", show_edge=False, pad_edge=False, header_style="bold")
