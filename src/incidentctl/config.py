@@ -266,6 +266,12 @@ class Retry(_Model):
     max_attempts: int = Field(default=10, ge=1)
 
 
+class Escalation(_Model):
+    # how often escalate runs (cron) or watch passes: a pass older than twice this is
+    # warned about by the board, list, escalate --json and policy check
+    expect_every: Duration = timedelta(minutes=5)
+
+
 class Policy(_Model):
     relevel: RelevelMode = RelevelMode.KEEP_START
     # The team's zone (an IANA name): the review and the report are written in it.
@@ -278,6 +284,7 @@ class Policy(_Model):
     contacts: dict[str, Contact] = {}
     transports: dict[ContactChannel, Transport] = {}
     retry: Retry = Retry()
+    escalation: Escalation = Escalation()
 
     @field_validator("levels", mode="before")
     @classmethod

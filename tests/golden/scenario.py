@@ -356,6 +356,7 @@ step(
     "11-19 22:00", "open", "Payment webhook retries", "--level", "2", "--service", "payments"
 )  # 53
 escalate("11-19 23:00", policy="failing", expect=6)
+escalate("11-20 11:50", policy="failing", expect=6)  # cron still runs: no warning below
 step("11-20 11:55", "open", "Homepage slow ☕", "--level", "1", "--service", "web-portal")  # 54
 # The review's parts of #3, written late; #13's problem reference corrected (an event).
 step("11-20 11:56", "note", "3", "Card payments failed for ~2h; order #0 lost", "--kind", "impact")

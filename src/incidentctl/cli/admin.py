@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from incidentctl.cli.app import Commands, app
-from incidentctl.cli.options import JsonOption, chosen_format, format_option, runtime
+from incidentctl.cli.options import (
+    JsonOption,
+    chosen_format,
+    format_option,
+    runtime,
+    stale_pass_line,
+)
 from incidentctl.output import formats
+from incidentctl.runtime import Runtime
 
 policy_app = Commands(
     help="Validate or print the effective policy (sla.toml).", rich_markup_mode=None
@@ -124,17 +131,38 @@ def policy_check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     rt = runtime(ctx)
     loaded = rt.loaded_policy
     problems = [f"{loaded.source}: {p}" for p in recipient_problems(loaded.policy)]
+    health = _escalation_health(rt)
     if as_json:
-        documents.write_json({"source": loaded.source, "ok": not problems, "problems": problems})
+        documents.write_json(
+            {
+                "source": loaded.source,
+                "ok": not problems,
+                "problems": problems,
+                "escalation": documents.pass_health_document(health) if health else None,
+            }
+        )
     elif not problems:
         print(
             f"{loaded.source}: OK ({len(loaded.policy.levels)} levels, "
             f"{len(loaded.policy.services)} services, {len(loaded.policy.contacts)} contacts)"
         )
+    if health is not None and health.stale and not as_json:
+        sys.stderr.write(stale_pass_line(health) + "\n")
     if problems:
         if as_json:
             raise typer.Exit(ConfigError.exit_status)
         raise ConfigError("\n".join(problems))
+
+
+def _escalation_health(rt: Runtime) -> Any:
+    """The database's last escalate pass, when the database exists (``policy check``
+    never creates one)."""
+    from incidentctl.services.escalation import pass_health
+    from incidentctl.store.engine import exists
+
+    if not exists(rt.db_url):
+        return None
+    return pass_health(rt.db, rt.policy, now=rt.now)
 
 
 PolicyFormats = formats("json", "toml")

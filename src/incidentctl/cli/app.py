@@ -11,7 +11,7 @@ from typer.models import CommandFunctionType
 
 from incidentctl import __version__
 from incidentctl.cli import ActingCommand, IncidentctlCommand, IncidentctlGroup, completion
-from incidentctl.cli.options import JsonOption, runtime
+from incidentctl.cli.options import JsonOption, runtime, warn_if_escalation_stopped
 from incidentctl.runtime import Runtime
 
 HELP = """Track incidents from the terminal, with exact SLA clocks.
@@ -118,6 +118,7 @@ def show_board(ctx: typer.Context, *, as_json: bool, limit: int | None = None) -
     if as_json:
         rows = handling.board(rt, limit=limit)
         documents.write_json([documents.incident_document(i, rt.now) for i in rows])
+        warn_if_escalation_stopped(rt)
         return
     shown = limit or BOARD_ROWS
     rows = handling.board(rt, limit=shown + 1)
@@ -129,6 +130,7 @@ def show_board(ctx: typer.Context, *, as_json: bool, limit: int | None = None) -
         title=f"Open incidents — {human_time(rt.now, rt.now)}",
         approval_levels=handling.approval_levels(rt),
     )
+    warn_if_escalation_stopped(rt)
     if more:  # a message, not data: on stderr
         terminal.console(stderr=True).print(
             f"… and {more:,} more not closed (later deadlines, or none): "

@@ -63,6 +63,9 @@ def escalate(
 
     rt = runtime(ctx)
     rt.policy  # noqa: B018 - a bad policy is refused before the store is touched
+    from incidentctl.services.escalation import pass_health
+
+    health = pass_health(rt.db, rt.policy, now=rt.now)
     report = _pass(
         rt,
         now=rt.now,
@@ -71,7 +74,10 @@ def escalate(
         on_attempt=None if as_json else (lambda a: print(terminal.attempt_line(a), flush=True)),
     )
     if as_json:
-        documents.write_json(documents.pass_document(report))
+        document = documents.pass_document(report)
+        # (as this pass found it: was escalation known to run before it?)
+        document["escalation"] = documents.pass_health_document(health)
+        documents.write_json(document)
     else:
         print(terminal.summary_line(report))
     _fail_if_undelivered(report)

@@ -30,6 +30,7 @@ from incidentctl.cli.options import (
     parse_when,
     runtime,
     text_of,
+    warn_if_escalation_stopped,
 )
 from incidentctl.domain import Awaiting, Channel, NoteKind, ProblemReason, Status, Team
 from incidentctl.output import formats
@@ -182,6 +183,7 @@ def list_(
     if service is not None and service not in rt.policy.services:
         # what was listed was empty, or the service is new: say why it may be empty
         note_unlisted_service(rt, service)
+    warn_if_escalation_stopped(rt)
 
 
 def statuses_of(values: list[str] | None) -> tuple[str, ...]:

@@ -133,6 +133,32 @@ def emit_incident(rt: Runtime, incident: Any, *, as_json: bool, headline: str) -
         terminal.print_incident(incident, rt.now, headline=headline)
 
 
+def warn_if_escalation_stopped(rt: Runtime) -> None:
+    """On stderr, when the last escalate pass is older than twice the policy's
+    ``[escalation] expect_every`` (or none ever ran while a notice is owed): a cron line
+    that silently stopped is how escalations are missed."""
+    from incidentctl.services.escalation import pass_health
+
+    health = pass_health(rt.db, rt.policy, now=rt.now)
+    if health.stale:
+        sys.stderr.write(stale_pass_line(health) + "\n")
+
+
+def stale_pass_line(health: Any) -> str:
+    from incidentctl.times import rough_duration
+
+    expected = rough_duration(health.expect_every)
+    if health.last_at is None:
+        return (
+            f"Warning: no escalate pass has run, and {health.owed} incident(s) owe a notice: "
+            "run incidentctl escalate from cron, or incidentctl watch (docs/notifications.md)."
+        )
+    return (
+        f"Warning: the last escalate pass ran {rough_duration(health.now - health.last_at)} "
+        f"ago (expected every {expected}): is its cron line or watch still running?"
+    )
+
+
 def did_you_mean(name: str, known: Any) -> str:
     """`` Did you mean 'payments'?`` when a known name is close to ``name``."""
     import difflib

@@ -234,6 +234,15 @@ def pass_document(report: Any) -> dict[str, Any]:
     }
 
 
+def pass_health_document(health: Any) -> dict[str, Any]:
+    """Is escalation known to run (``escalate --json``, ``policy check --json``)."""
+    return {
+        "last_pass_at": to_rfc3339(health.last_at) if health.last_at else None,
+        "expect_every_s": int(health.expect_every.total_seconds()),
+        "stale": health.stale,
+    }
+
+
 def import_document(summary: Any) -> dict[str, Any]:
     """``import --json``: what was (or, in a dry run, would be) imported."""
     return {

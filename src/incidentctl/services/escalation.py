@@ -408,4 +408,38 @@ def run_pass(
                 repository.release_leases(session, owner=owner, ids=held)
     if stopping():
         report.interrupted = True
+    with db.write() as session:  # (the board warns when this stops happening)
+        repository.record_pass(
+            session, ran_at=now, owner=owner, sent=report.sent, failed=report.failed
+        )
     return report
+
+
+@dataclass(frozen=True)
+class PassHealth:
+    """Is escalation known to run? The last pass, what the policy expects, what is owed."""
+
+    now: datetime
+    last_at: datetime | None  # None: no pass ever ran
+    expect_every: timedelta
+    owed: int  # incidents with a notice due now
+
+    @property
+    def stale(self) -> bool:
+        """The last pass is older than twice the expected interval, or none ever ran
+        while a notice is owed: the cron line or the watch has (silently) stopped."""
+        if self.last_at is None:
+            return self.owed > 0
+        return self.now - self.last_at > 2 * self.expect_every
+
+
+def pass_health(db: Database, policy: Policy, *, now: datetime) -> PassHealth:
+    with db.read() as session:
+        last = repository.last_pass(session)
+        owed = repository.count_due_for_notice(session, before=now)
+    return PassHealth(
+        now=now,
+        last_at=last.ran_at if last else None,
+        expect_every=policy.escalation.expect_every,
+        owed=owed,
+    )

@@ -137,3 +137,16 @@ class Delivery(SQLModel, table=True):
     lease_until: datetime | None = _time()
     sent_at: datetime | None = _time()
     error: str | None = None
+
+
+class Pass(SQLModel, table=True):
+    """The latest escalation pass of its kind (``escalate``: every ``escalate`` and
+    ``watch`` pass): when it ran, who ran it, what it sent."""
+
+    __tablename__ = "passes"
+
+    name: str = Field(primary_key=True)
+    ran_at: datetime = _time(nullable=False)
+    owner: str
+    sent: int
+    failed: int

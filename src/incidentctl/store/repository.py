@@ -23,11 +23,12 @@ from sqlmodel import col
 from incidentctl.domain import NOT_CLOSED, Awaiting, DeliveryStatus, EventKind, NoticeName, Status
 from incidentctl.errors import InvalidInput, NotFound
 from incidentctl.store import engine
-from incidentctl.store.models import Delivery, Event, Incident
+from incidentctl.store.models import Delivery, Event, Incident, Pass
 
 INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
+PASSES = Pass.__table__  # type: ignore[attr-defined]
 
 # Events whose time is a fact the SLA clocks (and the notices) depend on.
 CLOCK_EVENTS = (
@@ -477,3 +478,25 @@ def initial_notices_delivered(
         )
     )
     return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+# --------------------------------------------------------------------------- passes
+
+ESCALATE = "escalate"  # the kind of pass escalate and watch run
+
+
+def record_pass(session: Session, *, ran_at: datetime, owner: str, sent: int, failed: int) -> None:
+    """Remember the pass that just ran: the latest of its kind, one row (two passes at
+    once: the row is created once, and the later one stays)."""
+    values = {"ran_at": ran_at, "owner": owner, "sent": sent, "failed": failed}
+    session.execute(
+        engine.insert_ignoring_duplicates(session, PASSES), [{"name": ESCALATE, **values}]
+    )
+    session.execute(
+        update(Pass).where(col(Pass.name) == ESCALATE, col(Pass.ran_at) <= ran_at).values(values)
+    )
+
+
+def last_pass(session: Session) -> Pass | None:
+    """The latest escalation pass, or None when none ever ran."""
+    return session.get(Pass, ESCALATE)
