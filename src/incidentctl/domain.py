@@ -16,6 +16,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "EVENT_FIELDS",
     "INCIDENT_COLUMNS",
+    "REPORT_LISTS",
     "INCIDENT_FIELDS",
     "NOT_CLOSED",
     "REVIEW_NOTES",
@@ -261,3 +262,16 @@ INCIDENT_COLUMNS = (
 # An event's public fields, and its stored columns (the incident it belongs to besides).
 EVENT_FIELDS = ("id", "kind", "at", "recorded_at", "actor", "data")
 EVENT_COLUMNS = ("id", "incident_id", *EVENT_FIELDS[1:])
+
+
+# The report's listed sections, each also counted against the previous period.
+REPORT_LISTS = (
+    "breaches",
+    "transferred",
+    "problems",
+    "relevelled",
+    "recurring",
+    "reviews_owed",
+    "lessons",
+    "cancelled",
+)

@@ -63,19 +63,13 @@ def init(
         write_seed,
     )
     from incidentctl.output import documents
-    from incidentctl.store import migrate
-    from incidentctl.store.engine import Database, describe, translate_database_errors
+    from incidentctl.store.engine import describe
 
     rt = runtime(ctx)
     target = path or rt.config_option or Path(rt.environ.get(CONFIG_VARIABLE) or FILE_NAME)
     target = target.expanduser().absolute()
     check_seed_target(target, force=force, environ=rt.environ)  # a refusal changes nothing
-    database = Database(rt.db_url, rt.environ)
-    try:
-        with translate_database_errors(rt.db_url):
-            before, after = migrate.upgrade(database)
-    finally:
-        database.dispose()
+    before, after = _upgrade(rt)
     replaced = write_seed(target, force=force, environ=rt.environ)
     # The file the commands here read: the new one, unless the lookup finds another
     # first (--path elsewhere, or a ./sla.toml beside one in the user directory).
@@ -154,6 +148,19 @@ def policy_check(ctx: typer.Context, as_json: JsonOption = False) -> None:
         raise ConfigError("\n".join(problems))
 
 
+def _upgrade(rt: Runtime) -> tuple[str | None, str | None]:
+    """Bring the database to the current schema (creating it): the revisions before, after."""
+    from incidentctl.store import migrate
+    from incidentctl.store.engine import Database, translate_database_errors
+
+    database = Database(rt.db_url, rt.environ)
+    try:
+        with translate_database_errors(rt.db_url):
+            return migrate.upgrade(database)
+    finally:
+        database.dispose()
+
+
 def _escalation_health(rt: Runtime) -> Any:
     """The database's last escalate pass, when the database exists (``policy check``
     never creates one)."""
@@ -209,16 +216,10 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
         incidentctl --db postgresql+psycopg://db.internal/incidents db upgrade
     """
     from incidentctl.output import documents
-    from incidentctl.store import migrate
-    from incidentctl.store.engine import Database, describe, translate_database_errors
+    from incidentctl.store.engine import describe
 
     rt = runtime(ctx)
-    database = Database(rt.db_url, rt.environ)
-    try:
-        with translate_database_errors(rt.db_url):
-            before, after = migrate.upgrade(database)
-    finally:
-        database.dispose()
+    before, after = _upgrade(rt)
     if as_json:
         documents.write_json({"database": describe(rt.db_url), "from": before, "to": after})
     elif before == after:

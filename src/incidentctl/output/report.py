@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from incidentctl.domain import ClockName
+from incidentctl.domain import REPORT_LISTS, ClockName
 from incidentctl.errors import InvalidInput
 from incidentctl.output.documents import dumps
 from incidentctl.output.text import local_time, md, md_line
@@ -396,16 +396,7 @@ def change_lines(document: Mapping[str, Any]) -> list[str]:
         f"previous period: {before['since']} – {before['until']}",
         f"incidents {before['total']} → {document['total']} ({signed(change['total'])})",
     ]
-    for name in (
-        "breaches",
-        "transferred",
-        "problems",
-        "relevelled",
-        "recurring",
-        "reviews_owed",
-        "lessons",
-        "cancelled",
-    ):
+    for name in REPORT_LISTS:
         lines.append(f"{name} {before[name]} → {len(document[name])} ({signed(change[name])})")
     for clock in ClockName:
         mean = change["durations"][clock]["mean_s"]

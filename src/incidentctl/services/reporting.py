@@ -40,6 +40,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from incidentctl.domain import (
+    REPORT_LISTS,
     REVIEW_NOTES,
     Channel,
     ClockName,
@@ -579,18 +580,6 @@ def _days(period: Period, counts: Counter[str]) -> dict[str, int]:
     return days
 
 
-_COUNTED = (
-    "breaches",
-    "transferred",
-    "problems",
-    "relevelled",
-    "recurring",
-    "reviews_owed",
-    "lessons",
-    "cancelled",
-)
-
-
 def compare(current: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:
     """The previous period's figures (lists as counts) and this period's change against it."""
 
@@ -606,7 +595,7 @@ def compare(current: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str,
         "by_status": earlier["by_status"],
         "sla": earlier["sla"],
         "durations": earlier["durations"],
-        **{name: len(earlier[name]) for name in _COUNTED},
+        **{name: len(earlier[name]) for name in REPORT_LISTS},
         "deliveries": earlier["deliveries"],
     }
     total, total_before = current["total"], earlier["total"]
@@ -615,7 +604,7 @@ def compare(current: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str,
         "total_pct": round(100 * (total - total_before) / total_before, 1)
         if total_before
         else None,
-        **{name: len(current[name]) - len(earlier[name]) for name in _COUNTED},
+        **{name: len(current[name]) - len(earlier[name]) for name in REPORT_LISTS},
         "attainment": {
             level: {
                 clock: diff(
