@@ -540,14 +540,18 @@ def test_messages_read_well_and_say_how_late_or_overdue(cli):
     )
     text = cli("escalate", now=at(45)).stdout
     initial = text.split("--- email to chen.jie@example.com\n", 1)[1].split("\n---", 1)[0]
-    assert initial.splitlines()[1:4] == [  # (after the cc line)
-        "[NEW] Incident #1 L1 Major · payments",
+    lines = initial.splitlines()
+    # (the late initial notice and the overdue one are due at once: one email)
+    assert lines[1] == "2 notices at once: new, response overdue."
+    start = lines.index("[NEW] Incident #1 L1 Major · payments")
+    assert lines[start + 1 : start + 3] == [
         "Checkout [31m fails",  # no control byte reaches a phone or a terminal
         "Reported 2026-11-25 03:00 UTC.",
     ]
     sms = text.split("--- sms to +8613800000001\n", 1)[1].splitlines()[0]
-    assert (
-        sms == "[NEW] #1 L1 payments: Checkout [31m fails. Response overdue 35m. incidentctl ack 1"
+    assert sms == (
+        "[NEW + OVERDUE response] #1 L1 payments: Checkout [31m fails. Response overdue 35m. "
+        "incidentctl ack 1"
     )
     assert "This notice is late by 15m." in initial
     assert "Response overdue by 35m (due 2026-11-25 03:10 UTC)." in initial

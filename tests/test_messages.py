@@ -5,6 +5,7 @@ message. Through a real SMTP server (email) and a real webhook server (sms)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -51,7 +52,7 @@ def emails(smtp: SmtpServer, notice: str) -> list[str]:
     return [
         m.get_payload(decode=True).decode()
         for _, m in smtp.messages
-        if m["X-Incidentctl-Notice"] == notice
+        if notice in m["X-Incidentctl-Notice"].split("+")  # (one message may carry several)
     ]
 
 
@@ -72,7 +73,8 @@ def test_every_notice_kinds_sms_is_one_gsm7_message(cli, tmp_path, servers):
         cli("escalate", now=at(minutes), expect=None)
     texts: dict[str, list[str]] = {}
     for body in http.bodies("/sms"):
-        texts.setdefault(body["notice"], []).append(body["text"])
+        for notice in body["notice"].split("+"):  # (one message may carry several)
+            texts.setdefault(notice, []).append(body["text"])
     assert set(texts) == set(NoticeName)  # every kind was sent, and checked below
     for notice, sent in texts.items():
         for text in sent:
@@ -159,4 +161,57 @@ def test_progress_updates_count_from_one_after_a_late_recording(cli, tmp_path, s
     cli("escalate", now="2026-11-25T09:01:00Z", expect=None)
     cli("escalate", now="2026-11-25T10:00:10Z", expect=None)
     bodies = emails(smtp, "progress")
-    assert [b.splitlines()[2].split(":")[0] for b in bodies] == ["Update 1", "Update 2"]
+    assert [re.findall(r"^Update \d+:", b, re.MULTILINE) for b in bodies] == [
+        ["Update 1:"],  # (with the late initial notice, in one email)
+        ["Update 2:"],
+    ]
+    assert bodies[0].startswith(
+        "4 notices at once: new, response overdue, recovery overdue, progress."
+    )
+
+
+def test_a_late_recording_sends_one_message_per_person_and_channel(cli, tmp_path, servers):
+    """Issue 12 item 6: the notices due at once for one incident to one recipient on one
+    channel go as one message; each keeps its own delivery (and key), sent once."""
+    smtp, http = servers
+    policy(tmp_path, smtp, http)
+    text = (tmp_path / "sla.toml").read_text()
+    (tmp_path / "sla.toml").write_text(
+        text + f'\n[transports.phone]\ntype = "webhook"\nurl = "{http.url("/phone")}"\n'
+    )
+    cli(
+        "open", "Checkout fails", "--level", "1", "--service", "payments",
+        "--at", "2026-11-25T03:00:00Z", now="2026-11-25T06:00:00Z",
+    )  # fmt: skip
+    document = cli.json("escalate", now="2026-11-25T06:00:30Z")
+    due = ["initial", "overdue-response", "overdue-recovery", "progress"]
+    # the email: one, to the owner, its Cc everyone any of the four copies
+    [(rcpt, mail)] = smtp.messages
+    assert mail["To"] == "chen.jie@example.com"
+    assert mail["Cc"] == "om-team@example.com, li.wei@example.com"
+    assert mail["X-Incidentctl-Notice"] == "+".join(due)
+    body = mail.get_payload(decode=True).decode()
+    assert body.startswith("4 notices at once: new, response overdue, recovery overdue, progress.")
+    assert "Update 1:" in body  # not "Update 3"
+    # one SMS to the owner, one call to the R&D leader
+    [sms] = http.bodies("/sms")
+    assert (sms["to"], sms["notice"]) == ("+8613800000001", "+".join(due))
+    assert sms["text"].startswith("[NEW + OVERDUE response + OVERDUE recovery + PROGRESS] #1 ")
+    assert len(sms["text"]) <= 160
+    [call] = http.bodies("/phone")
+    assert (call["to"], call["notice"]) == (
+        "+8613800000004",
+        "initial+overdue-response+overdue-recovery",
+    )
+    # each notice has its own delivery, sent once, and the provider saw every key
+    shown = cli.json("show", "1", now="2026-11-25T06:01:00Z")
+    rows = sorted((d["notice"], d["channel"], d["status"]) for d in shown["deliveries"])
+    assert rows == sorted(
+        [(n, "email", "sent") for n in due]
+        + [(n, "sms", "sent") for n in due]
+        + [(n, "phone", "sent") for n in due[:3]]
+    )
+    assert len(document["deliveries"]) == len(rows) == 11
+    assert sms["key"].count("incidentctl:1:") == 4
+    cli("escalate", now="2026-11-25T06:02:00Z")
+    assert len(smtp.messages) == 1 and len(http.bodies()) == 2  # nothing twice

@@ -281,9 +281,52 @@ def _short(head: str, title: str, facts: str) -> str:
                 title = title[:-1]
             title = title.rstrip(" .") + "..."
         text = f"{head}: {title}{'' if title.endswith('.') else '.'} {facts}"
+    return fit_sms(text)
+
+
+def fit_sms(text: str) -> str:
+    """GSM-7 ``text`` cut to one message, ending in ``...`` when it was cut."""
     while _septets(text) > SMS_LIMIT:
         text = text[:-4].rstrip() + "..."
     return text
+
+
+# How one notice is named among others in a message that carries several.
+_SAID: dict[str, str] = {
+    NoticeName.INITIAL: "new",
+    NoticeName.PROGRESS: "progress",
+    NoticeName.RECTIFICATION: "recovered",
+    NoticeName.OVERDUE_RESPONSE: "response overdue",
+    NoticeName.OVERDUE_RECOVERY: "recovery overdue",
+    NoticeName.OVERDUE_RESOLUTION: "resolution overdue",
+    NoticeName.HANDOVER: "handed over",
+    NoticeName.APPROVAL: "approval needed",
+    NoticeName.APPROVAL_REMINDER: "approval reminder",
+}
+
+
+@dataclass(frozen=True)
+class Combined:
+    subject: str
+    text: str
+
+
+def combined(channel: str, parts: Sequence[tuple[str, str, str]]) -> Combined:
+    """One message for several notices of one incident due at once to one recipient on
+    one channel (``parts``: notice, subject, text of each, oldest first). The email lists
+    them and carries each text; an SMS (or call) names them all and keeps the first's
+    facts, in one GSM-7 message."""
+    said = ", ".join(_SAID.get(notice, notice) for notice, _, _ in parts)
+    labels = " + ".join(_TITLES.get(notice, notice) for notice, _, _ in parts)
+    first_notice, first_subject, first = parts[0]
+    subject = first_subject.replace(
+        f": {_TITLES.get(first_notice, first_notice)} - ", f": {labels} - ", 1
+    )[:200]
+    if channel == "email":
+        texts = "\n\n".join(text for _, _, text in parts)
+        return Combined(subject, f"{len(parts)} notices at once: {said}.\n\n{texts}")
+    rest = first.split("] ", 1)[1] if first.startswith("[") and "] " in first else first
+    return Combined(subject, fit_sms(gsm7(f"[{labels}] {rest}")))
 
 
 def _septets(text: str) -> int:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from incidentctl.config import Policy
 from incidentctl.domain import DeliveryStatus, EventKind, NoteKind, NoticeName
-from incidentctl.notify.messages import Draft, Note, draft
+from incidentctl.notify.messages import Draft, Note, combined, draft
 from incidentctl.notify.transports import Message, Result, send
 from incidentctl.policy.clocks import facts_of, is_handover
 from incidentctl.policy.notices import (
@@ -282,6 +282,36 @@ def preview(
 # --------------------------------------------------------------------------- sending
 
 
+def moments(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:
+    """The deliveries as the messages that carry them: those of one incident to one
+    address on one channel, claimed together, are one message (its Cc everyone any of
+    them copies), in order."""
+    groups: dict[tuple[Any, ...], list[Delivery]] = {}
+    for delivery in deliveries:
+        key = (delivery.incident_id, delivery.channel, delivery.address)
+        groups.setdefault(key, []).append(delivery)
+    return list(groups.values())
+
+
+def _message_of(group: Sequence[Delivery]) -> Message:
+    """One message for a group of deliveries (``moments``); each keeps its own row and
+    key, and the provider sees one key made of theirs."""
+    if len(group) == 1:
+        return _message(group[0])
+    first = group[0]
+    text = combined(first.channel, [(d.notice, d.subject, d.text) for d in group])
+    return Message(
+        channel=first.channel,
+        to=first.address or "",
+        cc=tuple(dict.fromkeys(cc for d in group for cc in d.cc or ())),
+        subject=text.subject,
+        text=text.text,
+        incident=first.incident_id,
+        notice="+".join(d.notice for d in group),
+        key="+".join(delivery_key(d) for d in group),
+    )
+
+
 def _message(delivery: Delivery) -> Message:
     return Message(
         channel=delivery.channel,
@@ -381,10 +411,10 @@ def run_pass(
             if not claimed:
                 break
             held = [d.id for d in claimed if d.id is not None]
-            for delivery in claimed:
+            for group in moments(claimed):
                 if stopping():
                     break
-                message = _message(delivery)
+                message = _message_of(group)
                 transport = policy.transports.get(message.channel)  # type: ignore[call-overload]
                 try:
                     sending(True)
@@ -395,10 +425,13 @@ def run_pass(
                     result = Result.retry(f"unexpected {type(exc).__name__}: {exc}")
                 finally:
                     sending(False)
-                with db.write() as session:
-                    status, error = record(session, delivery, result, now=clock(), policy=policy)
-                held.remove(delivery.id)  # type: ignore[arg-type]
-                done(_attempt_of(delivery, status, error))
+                with db.write() as session:  # each delivery its result, in one transaction
+                    recorded = [
+                        (d, *record(session, d, result, now=clock(), policy=policy)) for d in group
+                    ]
+                for delivery, status, error in recorded:
+                    held.remove(delivery.id)  # type: ignore[arg-type]
+                    done(_attempt_of(delivery, status, error))
     except Interrupted:
         report.interrupted = True
     finally:
