@@ -237,7 +237,10 @@ def test_show_and_the_json_say_why_a_down_again_incident_is_overdue(closed):
     assert ("overdue-recovery", "email", "printed") in sent(cli, 481)  # 11:01
     assert ("overdue-recovery", "email", "printed") not in sent(cli, 540)
     shown = cli.json("show", "1", now=at(540))
-    assert {d["sequence"] for d in shown["deliveries"] if d["notice"] == "overdue-recovery"} == {1}
+    # (the first outage back: 1 * STEP_BASE + its first step)
+    assert {d["sequence"] for d in shown["deliveries"] if d["notice"] == "overdue-recovery"} == {
+        1000
+    }
     # a recovery ends it
     cli("recover", "1", now=at(545))
     assert cli.json("show", "1", now=at(545))["down_again"] is None

@@ -101,6 +101,16 @@ def _duration(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _offset(value: Any) -> Any:
+    """A duration that may be zero: ``"0m"``, at once."""
+    if isinstance(value, str) and value.strip() in ("0", "0s", "0m", "0h"):
+        return timedelta(0)
+    return _duration(value)
+
+
+Offset = Annotated[timedelta, BeforeValidator(_offset)]  # "0m" allowed
 Name = Annotated[str, Field(min_length=1)]
 
 
@@ -125,31 +135,69 @@ class EmailRule(_Model):
     cc: list[Name] = []
 
 
+class Step(_Model):
+    """One rung of an escalation (``steps`` of an overdue rule): ``after`` the breach,
+    ``to`` get an email and an SMS, ``cc`` a copy of the email, ``phone`` a call."""
+
+    after: Offset
+    to: list[Name] = []
+    cc: list[Name] = []
+    phone: list[Name] = []
+
+
 class NoticeRule(_Model):
     within: Duration | None = None
     every: Duration | None = None
     remind_after: Duration | None = None  # approval: the reminder while unapproved
+    # overdue rules: the escalation that climbs (default: one step, the rule's own
+    # recipients, at the breach) and how often the last step repeats while the clock
+    # runs and nobody acknowledged the incident
+    steps: list[Step] = []
+    repeat: Duration | None = None
     sms: list[Name] = []
     email: EmailRule = EmailRule()
     phone: list[Name] = []
 
     def recipients(self, channel: ContactChannel) -> list[str]:
-        """Every recipient token used on ``channel`` (email: To then Cc)."""
+        """Every recipient token used on ``channel`` (email: To then Cc), in every step."""
+        if self.steps:
+            steps = [self.step(n) for n in range(len(self.steps))]
+            return list(dict.fromkeys(t for s in steps for t in s.recipients(channel)))
         if channel == ContactChannel.EMAIL:
             return [*self.email.to, *self.email.cc]
         return list(self.sms if channel == ContactChannel.SMS else self.phone)
 
     @property
     def is_empty(self) -> bool:
+        if self.steps:
+            return all(not (s.to or s.cc or s.phone) for s in self.steps)
         return not (self.sms or self.phone or self.email.to or self.email.cc)
+
+    def step(self, n: int) -> NoticeRule:
+        """The recipients of step ``n`` (repeats are the last step's), as a rule."""
+        if not self.steps:
+            return self
+        chosen = sorted(self.steps, key=lambda s: s.after)[min(n, len(self.steps) - 1)]
+        return NoticeRule(
+            sms=chosen.to, email=EmailRule(to=chosen.to, cc=chosen.cc), phone=chosen.phone
+        )
+
+    @property
+    def afters(self) -> tuple[timedelta, ...]:
+        """When each step falls due after the breach, in order."""
+        return tuple(sorted(s.after for s in self.steps)) or (timedelta(0),)
 
 
 class Notifications(_Model):
     initial: NoticeRule = NoticeRule()
     progress: NoticeRule = NoticeRule()
     rectification: NoticeRule = NoticeRule()
-    # Used for overdue-response, overdue-recovery and overdue-resolution.
+    # Used for overdue-response, overdue-recovery and overdue-resolution, unless the
+    # clock has its own rule below.
     overdue: NoticeRule = NoticeRule()
+    overdue_response: NoticeRule | None = Field(default=None, alias="overdue-response")
+    overdue_recovery: NoticeRule | None = Field(default=None, alias="overdue-recovery")
+    overdue_resolution: NoticeRule | None = Field(default=None, alias="overdue-resolution")
     # On by default (the seed hands work to people, who must hear of it): the new
     # owner of an assign or transfer, and the developers' team of a transfer to them.
     handover: NoticeRule = NoticeRule(
@@ -167,7 +215,12 @@ class Notifications(_Model):
         return self
 
     def rule(self, name: str) -> NoticeRule:
-        """The rule of a notice or rule name (``overdue-recovery`` → ``overdue``)."""
+        """The rule of a notice or rule name (``overdue-recovery``: its own rule if the
+        policy has one, else ``overdue``)."""
+        if name in _NOTICE_NAMES and NoticeName(name).clock is not None:
+            own: NoticeRule | None = getattr(self, name.replace("-", "_"))
+            if own is not None:
+                return own
         rule_name = NoticeName(name).rule if name in _NOTICE_NAMES else NoticeRuleName(name)
         rule: NoticeRule = getattr(self, rule_name)
         return rule
@@ -649,7 +702,7 @@ def recipient_problems(policy: Policy) -> list[str]:
     if not any(level.notify for level in policy.levels.values()):
         return problems
     seen: set[tuple[str, str, str]] = set()
-    for notice in NoticeRuleName:
+    for notice in (*NoticeRuleName, *_CLOCK_RULES):
         rule = policy.notifications.rule(notice)
         for channel in ContactChannel:
             for token in rule.recipients(channel):
@@ -670,6 +723,37 @@ def recipient_problems(policy: Policy) -> list[str]:
                             problems.append(
                                 f"notifications.{notice}.{channel}: {name!r} ({token}): {what}"
                             )
+    return problems + step_problems(policy)
+
+
+_CLOCK_RULES = ("overdue-response", "overdue-recovery", "overdue-resolution")
+
+
+def step_problems(policy: Policy) -> list[str]:
+    """Escalation steps that can never fire (``policy check``): a step whose recipients
+    resolve to nobody for every service (an unset role), or one at the same time as an
+    earlier step (it would be one message with it, as two rungs of one ladder)."""
+    problems = []
+    for notice in ("overdue", *_CLOCK_RULES):
+        rule = policy.notifications.rule(notice)
+        own = getattr(policy.notifications, notice.replace("-", "_"))
+        if own is not rule or not rule.steps:
+            continue
+        ordered = sorted(rule.steps, key=lambda s: s.after)
+        for n, step in enumerate(ordered):
+            where = f"notifications.{notice}.steps[{rule.steps.index(step)}]"
+            tokens = [*step.to, *step.cc, *step.phone]
+            reached = [
+                name
+                for token in tokens
+                if token not in INCIDENT_TOKENS
+                for service in policy.services
+                for name in policy.resolve(token, service)
+            ]
+            if not reached and not any(t in INCIDENT_TOKENS for t in tokens):
+                problems.append(f"{where}: reaches nobody, so it can never fire")
+            elif n and step.after == ordered[n - 1].after:
+                problems.append(f"{where}: at the same time as an earlier step")
     return problems
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from incidentctl.config import Policy
 from incidentctl.domain import ClockName, NoticeName, Team
-from incidentctl.policy.notices import Notice
+from incidentctl.policy.notices import STEP_BASE, Notice
 from incidentctl.policy.recipients import PlannedDelivery, recipients
 from incidentctl.text import one_line
 from incidentctl.times import policy_zone, rough_duration, zoned_time
@@ -176,7 +176,7 @@ def draft(
     return Draft(
         subject=subject[:200],
         text="\n".join(lines),
-        deliveries=recipients(policy, name.rule, incident),
+        deliveries=recipients(policy, name, incident, notice.sequence),
         short=_short(f"[{_TITLES[name]}] #{incident.id} L{level} {service}", title, short),
     )
 
@@ -244,14 +244,32 @@ def _body(
         return lines, f"Solution waits for approval: incidentctl approve {incident.id}"
     clock = name.clock
     assert clock is not None
-    due = notice.due_at  # (the clock's due time; down again: the recovery due again)
     target = getattr(policy.levels.get(level), clock, None)
     target_text = f" ({rough_duration(target)} target)" if target else ""
-    overdue = rough_duration(context.now - due)
-    return (
-        [f"{clock.capitalize()} overdue by {overdue}: was due {stamp(due)}{target_text}."],
-        f"{clock.capitalize()} overdue by {overdue}. {context.action()}",
+    # the clock's breach (down again: the outage's), whichever step this is
+    breach = (
+        incident.down_due_at
+        if notice.sequence >= STEP_BASE and incident.down_due_at is not None
+        else getattr(incident, f"{clock}_due_at")
     )
+    overdue = rough_duration(context.now - breach)
+    lines = [f"{clock.capitalize()} overdue by {overdue}: was due {stamp(breach)}{target_text}."]
+    climbed = _climbed(policy.notifications.rule(name), notice.sequence % STEP_BASE)
+    if climbed:
+        lines.append(climbed)
+    return lines, f"{clock.capitalize()} overdue by {overdue}. {context.action()}"
+
+
+def _climbed(rule: Any, n: int) -> str:
+    """Where an escalation stands: ``Escalation step 2 of 3.``, ``Still overdue: reminder
+    1 (every 1h until acknowledged).``; nothing for the first (or only) step."""
+    steps = len(rule.afters)
+    if n == 0:
+        return ""
+    if n < steps:
+        return f"Escalation step {n + 1} of {steps}."
+    every = rough_duration(rule.repeat) if rule.repeat else ""
+    return f"Still overdue: reminder {n - steps + 1} (every {every} until acknowledged)."
 
 
 def _about(incident: Any) -> list[str]:

@@ -52,6 +52,11 @@ __all__ = [
 ]
 
 _OVERDUE = {clock: NoticeName.overdue(clock) for clock in ClockName}
+# An overdue notice's sequence: outage * STEP_BASE + n, n the step (then the repeats
+# after the last step), the outage 0 for the clock itself and k for the k-th time the
+# service went down again.
+STEP_BASE = 1000
+_ONE_STEP: tuple[tuple[timedelta, ...], timedelta | None] = ((timedelta(0),), None)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class NoticeFacts:
     resolutions: int = 0  # solutions provided
     resolved_at: datetime | None = None  # the current solution's time (None: unresolved)
     approved_at: datetime | None = None
+    acknowledged_at: datetime | None = None  # (ends an escalation's repeats)
     down_due: datetime | None = None  # down again: when its recovery is due again
     # clock name -> (due_at, stopped_at), as stored on the incident
     clocks: Mapping[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
@@ -86,6 +92,11 @@ class Schedule:
     enabled: frozenset[str] = frozenset(NoticeRuleName)
     approval: bool = False  # the current level asks for approval of the solution
     remind_after: timedelta | None = None  # the approval reminder
+    # overdue notice -> (when each step falls due after the breach, how often the last
+    # repeats); an overdue notice not here reaches nobody
+    escalations: Mapping[str, tuple[tuple[timedelta, ...], timedelta | None]] = field(
+        default_factory=lambda: dict.fromkeys(_OVERDUE.values(), _ONE_STEP)
+    )
 
     @property
     def active(self) -> bool:
@@ -128,6 +139,7 @@ def notice_facts(
         resolutions=facts.resolutions,
         resolved_at=incident.resolved_at,
         approved_at=incident.approved_at,
+        acknowledged_at=incident.acknowledged_at,
         down_due=down_due,
         clocks=clocks
         if clocks is not None
@@ -173,13 +185,41 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
         for n in (latest, latest + 1):
             if n >= 1 and n >= first_after_start:
                 found.append(Notice(facts.reported_at + n * every, NoticeName.PROGRESS, n))
-    if NoticeRuleName.OVERDUE in enabled:
-        for clock, (due_at, stopped_at) in facts.clocks.items():
-            if stopped_at is None:
-                found.append(Notice(due_at, _OVERDUE[ClockName(clock)]))
-        if facts.down_due is not None and facts.recovered_at is None:
-            # down again (the k-th time): its recovery escalated once more, as #k
-            found.append(Notice(facts.down_due, NoticeName.OVERDUE_RECOVERY, facts.outages))
+    for clock, (due_at, stopped_at) in facts.clocks.items():
+        if stopped_at is None:
+            found.extend(_escalation(_OVERDUE[ClockName(clock)], due_at, 0, facts, schedule, now))
+    if facts.down_due is not None and facts.recovered_at is None:
+        # down again (the k-th time): its recovery escalated again, as #k * STEP_BASE + n
+        found.extend(
+            _escalation(
+                NoticeName.OVERDUE_RECOVERY, facts.down_due, facts.outages, facts, schedule, now
+            )
+        )
+    return found
+
+
+def _escalation(
+    name: str,
+    breach: datetime,
+    outage: int,
+    facts: NoticeFacts,
+    schedule: Schedule,
+    now: datetime,
+) -> list[Notice]:
+    """The steps of one overdue clock, each once when its time comes, then the last one
+    again every ``repeat`` while nobody acknowledged the incident (after a gap only the
+    latest repeat, never a burst)."""
+    if name not in schedule.escalations:
+        return []
+    afters, repeat = schedule.escalations[name]
+    base = outage * STEP_BASE
+    found = [Notice(breach + after, name, base + n) for n, after in enumerate(afters)]
+    if repeat is not None and facts.acknowledged_at is None:
+        last, steps = breach + afters[-1], len(afters)
+        latest = max(0, (now - last) // repeat) if now > last else 0
+        for k in (latest, latest + 1):
+            if k >= 1:
+                found.append(Notice(last + k * repeat, name, base + steps - 1 + k))
     return found
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from incidentctl.domain import ContactChannel, NoticeRuleName, Team
-from incidentctl.policy.notices import Schedule
+from incidentctl.domain import ClockName, ContactChannel, NoticeName, NoticeRuleName, Team
+from incidentctl.policy.notices import STEP_BASE, Schedule
 
 if TYPE_CHECKING:
     from incidentctl.config import Policy
@@ -61,10 +62,12 @@ def _unique(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def recipients(policy: Policy, rule_name: str, incident: Any) -> list[PlannedDelivery]:
-    """The deliveries of a notice that follows ``rule_name``: one email (To + Cc) and
-    one per sms / phone recipient."""
-    rule = policy.notifications.rule(rule_name)
+def recipients(
+    policy: Policy, rule_name: str, incident: Any, sequence: int = 0
+) -> list[PlannedDelivery]:
+    """The deliveries of a notice (or of the rule ``rule_name``): one email (To + Cc) and
+    one per sms / phone recipient. An overdue notice's step is in its ``sequence``."""
+    rule = policy.notifications.rule(rule_name).step(sequence % STEP_BASE)
     planned: list[PlannedDelivery] = []
     for channel in ContactChannel:
         if channel == ContactChannel.EMAIL:
@@ -109,7 +112,14 @@ def schedule_of(policy: Policy, incident: Any) -> Schedule:
     if level is None or incident.cancelled_at is not None:
         return Schedule(notify=False, enabled=frozenset())
     enabled = frozenset(rule for rule in NoticeRuleName if recipients(policy, rule, incident))
+    escalations: dict[str, tuple[tuple[timedelta, ...], timedelta | None]] = {}
+    for clock in ClockName:
+        name = NoticeName.overdue(clock)
+        rule = policy.notifications.rule(name)
+        if any(recipients(policy, name, incident, n) for n in range(len(rule.afters))):
+            escalations[name] = (rule.afters, rule.repeat)
     return Schedule(
+        escalations=escalations,
         notify=level.notify,
         every=policy.notifications.progress.every,
         enabled=enabled,
