@@ -59,7 +59,10 @@ def emails(smtp: SmtpServer, notice: str) -> list[str]:
 def test_every_notice_kinds_sms_is_one_gsm7_message(cli, tmp_path, servers):
     smtp, http = servers
     policy(tmp_path, smtp, http)
-    cli("open", TITLE, "--level", "1", "--service", "payments", now=T0)
+    cli(
+        "open", TITLE, "--level", "1", "--service", "payments",
+        "--reporter", "Wang Fang", "--contact", "+86 138 0000 0099", now=T0,
+    )  # fmt: skip
     cli("open", TITLE, "--level", "1", "--service", "payments", now=T0)  # left to breach
     for minutes in (1, 11):
         cli("escalate", now=at(minutes), expect=None)
@@ -69,7 +72,12 @@ def test_every_notice_kinds_sms_is_one_gsm7_message(cli, tmp_path, servers):
         cli("escalate", now=at(minutes), expect=None)
     cli("recover", "1", now=at(130))
     cli("resolve", "1", "--solution", "gateway rolled back", now=at(140))
-    for minutes in (141, 201, 7 * 24 * 60 + 1):
+    cli("escalate", now=at(141), expect=None)
+    cli("note", "1", f"{TITLE}: fixed", "--kind", "customer-update", "--send", now=at(142))
+    for minutes in (143, 201):
+        cli("escalate", now=at(minutes), expect=None)
+    cli("--as", "zhang.min", "approve", "1", now=at(202))  # the reporter is asked to confirm
+    for minutes in (203, 7 * 24 * 60 + 1):
         cli("escalate", now=at(minutes), expect=None)
     texts: dict[str, list[str]] = {}
     for body in http.bodies("/sms"):
@@ -81,7 +89,9 @@ def test_every_notice_kinds_sms_is_one_gsm7_message(cli, tmp_path, servers):
             assert gsm7_length(text) is not None, (notice, text)
             assert gsm7_length(text) <= SMS_LIMIT, (notice, text)
             assert "·" not in text
-            assert text.startswith(("[",)) and ("#1 " in text or "#2 " in text), text
+            # the team's: "[KIND] #1 ..."; the customer's: "Incident #1 ..." (no jargon)
+            assert text.startswith(("[", "Incident #1 ")), text
+            assert "#1 " in text or "#2 " in text, text
     assert texts["handover"] == [
         "[HANDED OVER] #1 L1 payments: Checkout - payments fail with 502 for card "
         "holders... Handed to liu.yang by wang.lei. Recovery due in 1h46m. "

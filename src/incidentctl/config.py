@@ -207,6 +207,21 @@ class Notifications(_Model):
     approval: NoticeRule = NoticeRule(
         email=EmailRule(to=["incident_managers"]), remind_after=timedelta(hours=1)
     )
+    # The customer (the seed: "keep customers updated on the progress as required"): a
+    # note sent with --send, to the reporter's contact by its form (email or SMS); and,
+    # `every` without one at a notifying level, a reminder to the owner.
+    customer_update: NoticeRule = Field(
+        default=NoticeRule(
+            sms=["reporter"], email=EmailRule(to=["reporter"]), every=timedelta(hours=2)
+        ),
+        alias="customer-update",
+    )
+    customer_reminder: NoticeRule = Field(
+        default=NoticeRule(sms=["assignee"], email=EmailRule(to=["assignee"])),
+        alias="customer-reminder",
+    )
+    # The reporter, once the solution is provided (and approved where that is asked).
+    confirmation: NoticeRule = NoticeRule(sms=["reporter"], email=EmailRule(to=["reporter"]))
 
     @model_validator(mode="after")
     def _progress_needs_interval(self) -> Notifications:
@@ -222,7 +237,7 @@ class Notifications(_Model):
             if own is not None:
                 return own
         rule_name = NoticeName(name).rule if name in _NOTICE_NAMES else NoticeRuleName(name)
-        rule: NoticeRule = getattr(self, rule_name)
+        rule: NoticeRule = getattr(self, rule_name.replace("-", "_"))
         return rule
 
 

@@ -152,6 +152,9 @@ class NoticeName(StrEnum):
     HANDOVER = "handover"  # to the new owner of an assign or transfer
     APPROVAL = "approval"  # to the incident managers: a solution waits for them
     APPROVAL_REMINDER = "approval-reminder"  # the same, remind_after later
+    CUSTOMER_UPDATE = "customer-update"  # to the reporter: a note sent with --send
+    CUSTOMER_REMINDER = "customer-reminder"  # to the owner: no customer update for a while
+    CONFIRMATION = "confirmation"  # to the reporter: resolved, please confirm
 
     @classmethod
     def overdue(cls, clock: str) -> NoticeName:
@@ -183,6 +186,9 @@ class NoticeRuleName(StrEnum):
     OVERDUE = "overdue"
     HANDOVER = "handover"
     APPROVAL = "approval"
+    CUSTOMER_UPDATE = "customer-update"
+    CUSTOMER_REMINDER = "customer-reminder"
+    CONFIRMATION = "confirmation"
 
 
 class ContactChannel(StrEnum):

@@ -308,6 +308,14 @@ def note(
             "action item)."
         ),
     ] = NoteKind.PROGRESS,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send",
+            help="A customer update: also send it to the reporter's contact (email or SMS, "
+            "by its form); the next escalate pass sends it.",
+        ),
+    ] = False,
     at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -330,9 +338,16 @@ def note(
         text=text_of(rt, text, "the note") or "",
         kind=kind.value,
         at=parse_when(rt, at),
+        send=send,
     )
+    from incidentctl.text import literal
+
+    sent = f"; queued for {literal(incident.contact)} (escalate sends it)" if send else ""
     emit_incident(
-        rt, incident, as_json=as_json, headline=f"Noted on incident {incident.id} ({kind.value})."
+        rt,
+        incident,
+        as_json=as_json,
+        headline=f"Noted on incident {incident.id} ({kind.value}){sent}.",
     )
 
 

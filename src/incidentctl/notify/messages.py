@@ -88,7 +88,12 @@ _TITLES: dict[str, str] = {
     NoticeName.HANDOVER: "HANDED OVER",
     NoticeName.APPROVAL: "APPROVAL NEEDED",
     NoticeName.APPROVAL_REMINDER: "APPROVAL REMINDER",
+    NoticeName.CUSTOMER_UPDATE: "UPDATE",
+    NoticeName.CUSTOMER_REMINDER: "CUSTOMER UPDATE DUE",
+    NoticeName.CONFIRMATION: "RESOLVED",
 }
+# Sent to the customer: their words, none of the team's internals (owner, commands).
+_TO_THE_CUSTOMER = frozenset((NoticeName.CUSTOMER_UPDATE, NoticeName.CONFIRMATION))
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,8 @@ def draft(
     event a ``handover`` notice tells of; ``update``: the number a progress notice
     carries, the count of the incident's progress notices so far)."""
     context = _Context(incident, policy_zone(policy.timezone), now)
+    if notice.name in _TO_THE_CUSTOMER:
+        return _to_the_customer(policy, context, notice, notes)
     level = incident.level
     level_name = policy.levels[level].name if level in policy.levels else f"Level {level}"
     title = one_line(incident.title)
@@ -232,6 +239,19 @@ def _body(
         to = one_line(handover.data.get("to") or "the developers") if handover else "you"
         by = f" by {one_line(handover.actor)}" if handover else ""
         return lines, f"Handed to {to}{by}. {context.clock_short()} {context.action()}"
+    if name == NoticeName.CUSTOMER_REMINDER:
+        every = policy.notifications.rule(NoticeName.CUSTOMER_UPDATE).every
+        waited = rough_duration(every) if every else ""
+        who = one_line(incident.reporter or "the reporter")
+        how = f" ({one_line(incident.contact)})" if incident.contact else ""
+        return (
+            [
+                f"No customer update sent for {waited}: {who}{how} waits to hear.",
+                f"Send one: incidentctl note {incident.id} TEXT --kind customer-update --send",
+            ],
+            f"No customer update for {waited}: incidentctl note {incident.id} TEXT "
+            "--kind customer-update --send",
+        )
     if name in (NoticeName.APPROVAL, NoticeName.APPROVAL_REMINDER):
         resolved = incident.resolved_at
         lines = []
@@ -270,6 +290,39 @@ def _climbed(rule: Any, n: int) -> str:
         return f"Escalation step {n + 1} of {steps}."
     every = rough_duration(rule.repeat) if rule.repeat else ""
     return f"Still overdue: reminder {n - steps + 1} (every {every} until acknowledged)."
+
+
+def _to_the_customer(
+    policy: Policy, context: _Context, notice: Notice, notes: Sequence[Note]
+) -> Draft:
+    """A customer update (the note's text) or the request to confirm the resolution."""
+    incident = context.incident
+    title = one_line(incident.title)
+    name = NoticeName(notice.name)
+    if name == NoticeName.CUSTOMER_UPDATE:
+        said = one_line(notes[-1].text) if notes else ""
+        subject = f"Update on your report: {title} (incident #{incident.id})"
+        lines = [f"An update on what you reported, {title} (incident #{incident.id}):", said]
+        short = f"Incident #{incident.id} update: {said}"
+    else:
+        solution = one_line(incident.solution or "")
+        subject = f"Resolved: {title} (incident #{incident.id}) - please confirm"
+        lines = [
+            f"What you reported, {title} (incident #{incident.id}), is resolved: {solution}",
+            "Please confirm that it works for you: reply to this message. If it does not, "
+            "say so in your reply and we will reopen it.",
+        ]
+        short = (
+            f"Incident #{incident.id} is resolved: {solution}. Reply to confirm it works, "
+            "or to say it does not."
+        )
+    lines.append(f"(Sent {context.stamp(context.now)}.)")
+    return Draft(
+        subject=subject[:200],
+        text="\n".join(lines),
+        deliveries=recipients(policy, name, incident, notice.sequence),
+        short=fit_sms(gsm7(" ".join(short.split()))),
+    )
 
 
 def _about(incident: Any) -> list[str]:

@@ -70,6 +70,7 @@ class IncidentFacts:
     handed_over_at: datetime | None = None  # the latest of them
     resolutions: int = 0  # solutions provided (a reopened incident is resolved again)
     last_resolved_at: datetime | None = None  # the latest of them
+    customer_updates: tuple[datetime, ...] = ()  # notes sent to the reporter (--send)
 
 
 class Clock(NamedTuple):
@@ -201,8 +202,13 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
     down_since = None
     handovers = resolutions = 0
     handed_over_at = last_resolved_at = None
+    customer_updates = []
     for event in events:
         kind = event.kind
+        if kind == _NOTE:
+            if event.data.get("send"):
+                customer_updates.append(event.at)
+            continue
         if kind in _HANDOVERS:
             if is_handover(event):
                 handovers += 1
@@ -243,6 +249,7 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
         handed_over_at=handed_over_at,
         resolutions=resolutions,
         last_resolved_at=last_resolved_at,
+        customer_updates=tuple(customer_updates),
     )
 
 
@@ -252,7 +259,7 @@ _RELEVELLED, _ACKNOWLEDGED, _TRANSFERRED = (
     EventKind.TRANSFERRED,
 )
 _RECOVERED, _RESOLVED, _DEV = EventKind.RECOVERED, EventKind.RESOLVED, Team.DEV
-_REOPENED, _ASSIGNED = EventKind.REOPENED, EventKind.ASSIGNED
+_REOPENED, _ASSIGNED, _NOTE = EventKind.REOPENED, EventKind.ASSIGNED, EventKind.NOTE
 _HANDOVERS = frozenset((_ASSIGNED, _TRANSFERRED))
 _STOPS = frozenset((_ACKNOWLEDGED, _TRANSFERRED, _RECOVERED, _RESOLVED))
 

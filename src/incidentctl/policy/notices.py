@@ -75,6 +75,7 @@ class NoticeFacts:
     resolved_at: datetime | None = None  # the current solution's time (None: unresolved)
     approved_at: datetime | None = None
     acknowledged_at: datetime | None = None  # (ends an escalation's repeats)
+    customer_updates: tuple[datetime, ...] = ()  # notes sent to the reporter
     down_due: datetime | None = None  # down again: when its recovery is due again
     # clock name -> (due_at, stopped_at), as stored on the incident
     clocks: Mapping[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
@@ -92,6 +93,7 @@ class Schedule:
     enabled: frozenset[str] = frozenset(NoticeRuleName)
     approval: bool = False  # the current level asks for approval of the solution
     remind_after: timedelta | None = None  # the approval reminder
+    customer_every: timedelta | None = None  # a customer update at least this often
     # overdue notice -> (when each step falls due after the breach, how often the last
     # repeats); an overdue notice not here reaches nobody
     escalations: Mapping[str, tuple[tuple[timedelta, ...], timedelta | None]] = field(
@@ -140,6 +142,7 @@ def notice_facts(
         resolved_at=incident.resolved_at,
         approved_at=incident.approved_at,
         acknowledged_at=incident.acknowledged_at,
+        customer_updates=facts.customer_updates,
         down_due=down_due,
         clocks=clocks
         if clocks is not None
@@ -177,6 +180,20 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
     assert start is not None
     if NoticeRuleName.INITIAL in enabled:
         found.append(Notice(start, NoticeName.INITIAL, facts.relevels))
+    if (
+        facts.resolved_at is None
+        and schedule.customer_every is not None
+        and NoticeRuleName.CUSTOMER_REMINDER in enabled
+    ):
+        # the owner reminded when no customer update went out for customer_every
+        since = facts.customer_updates[-1] if facts.customer_updates else facts.reported_at
+        found.append(
+            Notice(
+                since + schedule.customer_every,
+                NoticeName.CUSTOMER_REMINDER,
+                len(facts.customer_updates),
+            )
+        )
     every = schedule.every
     if facts.recovered_at is None and every is not None and NoticeRuleName.PROGRESS in enabled:
         elapsed = now - facts.reported_at
@@ -228,6 +245,15 @@ def _personal(facts: NoticeFacts, schedule: Schedule) -> list[Notice]:
     found = []
     if facts.handovers and facts.handed_over_at and NoticeRuleName.HANDOVER in schedule.enabled:
         found.append(Notice(facts.handed_over_at, NoticeName.HANDOVER, facts.handovers - 1))
+    if NoticeRuleName.CUSTOMER_UPDATE in schedule.enabled:
+        found.extend(
+            Notice(at, NoticeName.CUSTOMER_UPDATE, k) for k, at in enumerate(facts.customer_updates)
+        )
+    if facts.resolved_at is not None and NoticeRuleName.CONFIRMATION in schedule.enabled:
+        # the reporter is asked once the solution stands: approved, where that is asked
+        ready = facts.approved_at if schedule.approval else facts.resolved_at
+        if ready is not None:
+            found.append(Notice(ready, NoticeName.CONFIRMATION, max(0, facts.resolutions - 1)))
     waiting = facts.resolved_at is not None and facts.approved_at is None
     if schedule.approval and waiting and NoticeRuleName.APPROVAL in schedule.enabled:
         assert facts.resolved_at is not None
@@ -239,7 +265,14 @@ def _personal(facts: NoticeFacts, schedule: Schedule) -> list[Notice]:
     return found
 
 
-_PERSONAL = frozenset((NoticeRuleName.HANDOVER, NoticeRuleName.APPROVAL))
+_PERSONAL = frozenset(
+    (
+        NoticeRuleName.HANDOVER,
+        NoticeRuleName.APPROVAL,
+        NoticeRuleName.CUSTOMER_UPDATE,
+        NoticeRuleName.CONFIRMATION,
+    )
+)
 
 
 def due_notices(

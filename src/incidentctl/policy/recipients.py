@@ -58,6 +58,16 @@ def _address(policy: Policy, name: str, channel: ContactChannel, incident: Any) 
     return address
 
 
+def _reached_otherwise(policy: Policy, name: str, channel: ContactChannel, incident: Any) -> bool:
+    """A reporter who left only a contact of the other form (a phone number, for email):
+    they are reached that way, and this channel is not a failure."""
+    if name != incident.reporter or policy.address(name, channel) is not None:
+        return False
+    contact = (incident.contact or "").strip()
+    other = _PHONE if channel == ContactChannel.EMAIL else _EMAIL
+    return bool(other.fullmatch(contact))
+
+
 def _unique(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
@@ -68,11 +78,29 @@ def recipients(
     """The deliveries of a notice (or of the rule ``rule_name``): one email (To + Cc) and
     one per sms / phone recipient. An overdue notice's step is in its ``sequence``."""
     rule = policy.notifications.rule(rule_name).step(sequence % STEP_BASE)
+    planned = _planned(policy, rule, incident, by_form=rule_name in _BY_FORM)
+    if rule_name in _ONLY_REACHABLE:
+        # a reminder to whoever holds the incident: nobody reachable, nobody reminded
+        # (assign and ack already said when the owner is not a contact)
+        return [d for d in planned if d.address is not None]
+    return planned
+
+
+_ONLY_REACHABLE = frozenset((NoticeName.CUSTOMER_REMINDER,))
+# To the customer: by the form of the contact they left, the other channel no failure.
+_BY_FORM = frozenset((NoticeName.CUSTOMER_UPDATE, NoticeName.CONFIRMATION))
+
+
+def _planned(
+    policy: Policy, rule: Any, incident: Any, *, by_form: bool = False
+) -> list[PlannedDelivery]:
     planned: list[PlannedDelivery] = []
     for channel in ContactChannel:
         if channel == ContactChannel.EMAIL:
             to = _unique([n for t in rule.email.to for n in _names(policy, t, incident)])
             cc = _unique([n for t in rule.email.cc for n in _names(policy, t, incident)])
+            if by_form:
+                to = [n for n in to if not _reached_otherwise(policy, n, channel, incident)]
             if not to:
                 to, cc = cc, []
             cc = [n for n in cc if n not in to]
@@ -93,6 +121,8 @@ def recipients(
             continue
         tokens = rule.sms if channel == ContactChannel.SMS else rule.phone
         for name in _unique([n for t in tokens for n in _names(policy, t, incident)]):
+            if by_form and _reached_otherwise(policy, name, channel, incident):
+                continue
             address = _address(policy, name, channel, incident)
             planned.append(
                 PlannedDelivery(
@@ -125,4 +155,5 @@ def schedule_of(policy: Policy, incident: Any) -> Schedule:
         enabled=enabled,
         approval=level.approval,
         remind_after=policy.notifications.approval.remind_after,
+        customer_every=policy.notifications.rule(NoticeRuleName.CUSTOMER_UPDATE).every,
     )

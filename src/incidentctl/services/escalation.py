@@ -144,11 +144,14 @@ def _work_out(
         already = sent.get(incident.id, set())
         drafts = []
         for notice in due_notices(facts, schedule, now=now, sent=already):
-            notes = (
-                _progress_notes(mine, incident, already, schedule.every)
-                if notice.name == NoticeName.PROGRESS
-                else []
-            )
+            if notice.name == NoticeName.PROGRESS:
+                notes = _progress_notes(mine, incident, already, schedule.every)
+            elif notice.name == NoticeName.CUSTOMER_UPDATE:  # the k-th note sent to them
+                sent_notes = [e for e in mine if e.kind == EventKind.NOTE and e.data.get("send")]
+                chosen = sent_notes[notice.sequence]
+                notes = [Note(at=chosen.at, text=str(chosen.data.get("text", "")))]
+            else:
+                notes = []
             handover = (
                 next((e for e in reversed(mine) if is_handover(e)), None)
                 if notice.name == NoticeName.HANDOVER

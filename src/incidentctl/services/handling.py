@@ -13,12 +13,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from incidentctl.domain import EDITABLE_FIELDS, Channel, EventKind, NoteKind, ProblemReason, Team
-from incidentctl.errors import InvalidInput, NotFound
+from incidentctl.domain import (
+    EDITABLE_FIELDS,
+    Channel,
+    EventKind,
+    NoteKind,
+    NoticeName,
+    ProblemReason,
+    Team,
+)
+from incidentctl.errors import Conflict, InvalidInput, NotFound
 from incidentctl.policy import lifecycle
 from incidentctl.policy.clocks import facts_of
 from incidentctl.policy.derived import derive
-from incidentctl.policy.recipients import schedule_of
+from incidentctl.policy.recipients import recipients, schedule_of
 from incidentctl.runtime import Runtime
 from incidentctl.store import repository
 from incidentctl.store.models import Delivery, Event, Incident
@@ -237,14 +245,30 @@ def add_note(
     text: str,
     kind: str = NoteKind.PROGRESS,
     at: datetime | None = None,
+    send: bool = False,
 ) -> Incident:
+    """A note; with ``send`` (a customer update), also a message to the reporter's
+    contact, through the outbox (the next escalate pass sends it)."""
     text = _text(text, "the note")
     if kind not in set(NoteKind):
         raise InvalidInput(f"unknown note kind {kind!r}: use {', '.join(NoteKind)}")
+    if send and kind != NoteKind.CUSTOMER_UPDATE:
+        raise InvalidInput("--send sends a customer update: use it with --kind customer-update")
     with rt.db.write() as session:
         incident = _load(session, incident_id)
         when = _check_time(rt, at, incident)
-        _append(session, rt, incident, EventKind.NOTE, when, kind=kind, text=text)
+        if send:
+            lifecycle.check_live(incident, "send the customer an update")
+            if not recipients(rt.policy, NoticeName.CUSTOMER_UPDATE, incident):
+                raise Conflict(
+                    f"incident {incident.id}: the reporter left no email address or phone "
+                    f"number to send to (incidentctl edit {incident.id} --contact ...)"
+                )
+        _append(
+            session, rt, incident, EventKind.NOTE, when, kind=kind, text=text, send=send or None
+        )
+        if send:
+            refresh(session, rt, incident)  # (its notice falls due now)
         incident.updated_at = rt.now
         return incident
 

@@ -35,6 +35,7 @@ CLOCK_EVENTS = (
     EventKind.OPENED,
     EventKind.ACKNOWLEDGED,
     EventKind.ASSIGNED,  # (a handover notice)
+    EventKind.NOTE,  # (a customer update sent with --send)
     EventKind.TRANSFERRED,
     EventKind.RECOVERED,
     EventKind.RESOLVED,
