@@ -207,3 +207,45 @@ def test_a_service_names_its_own_roles_and_the_others_use_the_global_ones(cli, t
     document = cli.json("escalate", now=at(6))
     [handover] = [d for d in document["deliveries"] if d["channel"] == "email"]
     assert (handover["to"], handover["cc"]) == ("chen.jie@example.com", ["liu.yang@example.com"])
+
+
+@pytest.mark.storage_contract
+def test_a_handover_claimed_by_a_pass_that_died_is_sent_once_when_its_lease_runs_out(
+    cli, tmp_path, smtp_server, db_engine
+):
+    """The outbox's exactly-once, for the new notices: a pass that recorded and claimed a
+    handover, then died, holds it until its lease runs out; then one pass sends it, once."""
+    from incidentctl.config import load_policy
+    from incidentctl.services import escalation
+    from incidentctl.store import repository
+    from incidentctl.store.engine import Database, database_url
+
+    write_policy(tmp_path, {"email": smtp_server.transport()})
+    cli("open", "Checkout fails", "--level", "1", "--service", "payments", now=T0)
+    cli("escalate", now=at(1))
+    cli("--as", "wang.lei", "transfer", "1", "--to", "liu.yang", "--reason", "a bug", now=at(5))
+    cli("resolve", "1", "--solution", "fixed", now=at(6))
+    policy = load_policy(tmp_path / "sla.toml").policy
+    db = Database(database_url(cli.db, {}))
+    now = datetime.fromisoformat(at(7).replace("Z", "+00:00"))
+    try:
+        with db.write() as session:  # a pass that records and claims, then dies
+            escalation.plan(session, policy, now=now)
+        with db.write() as session:
+            claimed = repository.lease_deliveries_due(
+                session, owner="dead", now=now, until=now + timedelta(minutes=5), limit=100
+            )
+    finally:
+        db.dispose()
+    expected = [
+        ("approval", "email"), ("handover", "email"), ("handover", "sms"),
+        ("rectification", "email"), ("rectification", "sms"),  # (resolve implies recover)
+    ]  # fmt: skip
+    assert sorted((c.notice, c.channel) for c in claimed) == expected
+    assert notices(cli, 8) == []  # held by the dead pass's lease
+    assert notices(cli, 11.9) == []
+    assert notices(cli, 12.5) == [(1, notice, channel) for notice, channel in expected]
+    assert notices(cli, 20) == []
+    # once each: the handover to liu.yang, the rectification to the owner, the approval
+    headers = sorted(m["X-Incidentctl-Notice"] for _, m in smtp_server.messages)
+    assert headers == ["approval", "handover", "initial", "rectification"]
