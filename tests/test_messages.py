@@ -84,6 +84,10 @@ def test_every_notice_kinds_sms_is_one_gsm7_message(cli, tmp_path, servers):
         for notice in body["notice"].split("+"):  # (one message may carry several)
             texts.setdefault(notice, []).append(body["text"])
     assert set(texts) == set(NoticeName)  # every kind was sent, and checked below
+    # and every kind the team gets by email reached the SMTP server (the reporter, who
+    # left a phone number, gets hers by SMS only)
+    mailed = {n for _, m in smtp.messages for n in m["X-Incidentctl-Notice"].split("+")}
+    assert mailed == set(NoticeName) - {NoticeName.CUSTOMER_UPDATE, NoticeName.CONFIRMATION}
     for notice, sent in texts.items():
         for text in sent:
             assert gsm7_length(text) is not None, (notice, text)
