@@ -141,3 +141,25 @@ def test_at_a_level_that_asks_approval_the_reporter_is_asked_once_approved(cli, 
     assert [to for to, _, _ in customer_mails(smtp, "confirmation")] == [
         "wang.fang@customer.example"
     ]
+
+
+def test_what_the_customer_was_sent_is_not_sent_again_after_an_import(cli, servers, tmp_path):
+    """An export moved to a new database (past notices owed, the default) carries its
+    customer updates; the customer does not get them a second time."""
+    smtp, _ = servers
+    opened(cli, "wang.fang@customer.example")
+    cli("note", "1", "A fix is on its way", "--kind", "customer-update", "--send", now=at(30))
+    cli("escalate", now=at(31))
+    assert len(customer_mails(smtp, "customer-update")) == 1
+    (tmp_path / "out.ndjson").write_text(cli("export", now=at(40)).stdout)
+    cli.use(str(tmp_path / "moved.db"))
+    cli("import", str(tmp_path / "out.ndjson"), now=at(41))
+    cli("escalate", now=at(42), expect=None)
+    assert len(customer_mails(smtp, "customer-update")) == 1
+    # what is new after the move still goes
+    cli("note", "1", "Fixed", "--kind", "customer-update", "--send", now=at(50))
+    cli("escalate", now=at(51), expect=None)
+    assert [b.splitlines()[1] for _, _, b in customer_mails(smtp, "customer-update")] == [
+        "A fix is on its way",
+        "Fixed",
+    ]

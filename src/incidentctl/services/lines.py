@@ -38,6 +38,7 @@ from incidentctl.domain import (
     INCIDENT_COLUMNS,
     Channel,
     EventKind,
+    NoticeName,
     ProblemReason,
     Team,
 )
@@ -52,6 +53,7 @@ __all__ = ["ImportEvent", "ImportLine", "LineReader"]
 
 _MAX_ID = 2**31 - 1
 _NO_NOTICES = Schedule(notify=False, enabled=frozenset())
+_CUSTOMER_HAD_IT = frozenset((NoticeName.CUSTOMER_UPDATE, NoticeName.CONFIRMATION))
 _MILESTONES = (
     "acknowledged_at",
     "transferred_at",
@@ -414,11 +416,15 @@ class LineReader:
         )
         derived.apply(incident)
         handled: list[tuple[str, int]] = []
-        if derived.notices is not None and not self.past_notices:
+        if derived.notices is not None:
             notices = derived.notices
-            handled = [n.key for n in due_notices(notices, schedule, now=self.now, sent=())]
-            notices = replace(notices, handled=frozenset(handled))
-            incident.notify_at = next_notice_at(notices, schedule, now=self.now, sent=())
+            due = due_notices(notices, schedule, now=self.now, sent=())
+            # what the customer was sent is never sent again, even with past notices
+            # (an export moved to a new database carries its customer updates)
+            handled = [n.key for n in due if not self.past_notices or n.name in _CUSTOMER_HAD_IT]
+            if handled:
+                notices = replace(notices, handled=frozenset(handled))
+                incident.notify_at = next_notice_at(notices, schedule, now=self.now, sent=())
         row.update(vars(incident))
         row["updated_at"] = self.now
         row["notices_handled"] = orjson.dumps(handled).decode() if handled else None
