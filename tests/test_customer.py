@@ -163,3 +163,40 @@ def test_what_the_customer_was_sent_is_not_sent_again_after_an_import(cli, serve
         "A fix is on its way",
         "Fixed",
     ]
+
+
+def test_a_customer_update_queued_before_the_close_still_goes(cli, servers):
+    smtp, _ = servers
+    opened(cli, "wang.fang@customer.example")
+    cli("note", "1", "Fixed, closing", "--kind", "customer-update", "--send", now=at(30))
+    cli("resolve", "1", "--solution", "fixed", now=at(31))
+    cli("close", "1", "--confirmed-by", "Wang Fang", now=at(32))
+    cli("escalate", now=at(33), expect=None)
+    assert [b.splitlines()[1] for _, _, b in customer_mails(smtp, "customer-update")] == [
+        "Fixed, closing"
+    ]
+    assert customer_mails(smtp, "confirmation") == []  # confirmed already: not asked
+
+
+def test_send_needs_an_address_not_only_a_name(cli, servers):
+    cli("open", "x", "-l", "2", "-s", "payments", "--reporter", "bob", now=T0)
+    out = cli("note", "1", "hi", "--kind", "customer-update", "--send", now=at(1), expect=4)
+    assert "left no email address or phone number" in out.stderr
+
+
+def test_no_reminder_to_send_what_cannot_be_sent(cli, servers):
+    smtp, _ = servers
+    cli("open", "x", "-l", "2", "-s", "payments", "--reporter", "bob", now=T0)  # no contact
+    cli("--as", "wang.lei", "ack", "1", now=at(2))
+    cli("escalate", now=at(200), expect=None)
+    assert customer_mails(smtp, "customer-reminder") == []
+
+
+def test_two_messages_to_the_customer_at_once_go_whole_each(cli, servers):
+    smtp, http = servers
+    opened(cli, "+86 138 0000 0099")
+    cli("note", "1", "First news", "--kind", "customer-update", "--send", now=at(30))
+    cli("note", "1", "Second news", "--kind", "customer-update", "--send", now=at(31))
+    cli("escalate", now=at(32))
+    texts = [b["text"] for b in http.bodies("/sms") if "customer-update" in b["notice"]]
+    assert texts == ["Incident #1 update: First news", "Incident #1 update: Second news"]

@@ -110,3 +110,25 @@ steps = [
     assert "notifications.overdue-recovery.steps[2]: reaches nobody, so it can never fire" in (
         out.stderr
     )
+
+
+def test_a_step_nobody_can_receive_yet_waits_for_someone_without_filling_the_timeline(
+    cli, tmp_path
+):
+    write_policy(
+        tmp_path,
+        extra="""
+[notifications.overdue-recovery]
+steps = [{ after = "0m", to = ["service_owner"] }, { after = "5m", to = ["assignee"] }]
+""",
+    )
+    cli("open", "Checkout fails", "--level", "1", "--service", "payments", now=T0)
+    for minutes in (121, 130, 140):
+        cli("escalate", now=at(minutes), expect=None)
+    events = cli.json("show", "1", now=at(141))["events"]
+    recovery = [e for e in events if e["kind"] == "notified"
+                and e["data"]["notice"] == "overdue-recovery"]  # fmt: skip
+    assert [e["data"]["sequence"] for e in recovery] == [0]  # step 1 reached nobody yet
+    cli("--as", "wang.lei", "assign", "1", "--to", "wang.fang", now=at(145))
+    assert ("email", "wang.fang@example.com") in recovery_escalations(cli, 146)
+    assert sequences(cli) == [0, 1]

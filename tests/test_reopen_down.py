@@ -249,3 +249,12 @@ def test_show_and_the_json_say_why_a_down_again_incident_is_overdue(closed):
 def test_a_never_recovered_incident_has_no_down_again(cli):
     cli("open", "Checkout fails", "--level", "2", "--service", "payments", now=T0)
     assert cli.json("show", "1", now=at(1))["down_again"] is None
+
+
+def test_a_cancelled_incident_is_not_down_again(closed):
+    cli = closed
+    cli("reopen", "1", "--reason", "502s are back", "--down", now=at(130))
+    cli("cancel", "1", "--reason", "a duplicate report after all", now=at(140))
+    shown = cli.json("show", "1", now=at(900))
+    assert shown["down_again"] is None
+    assert "again" not in cli("show", "1", now=at(900)).stdout.split("Timeline")[0]

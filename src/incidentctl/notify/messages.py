@@ -373,6 +373,9 @@ _SAID: dict[str, str] = {
     NoticeName.HANDOVER: "handed over",
     NoticeName.APPROVAL: "approval needed",
     NoticeName.APPROVAL_REMINDER: "approval reminder",
+    NoticeName.CUSTOMER_UPDATE: "customer update",
+    NoticeName.CUSTOMER_REMINDER: "customer update due",
+    NoticeName.CONFIRMATION: "resolved, to confirm",
 }
 
 

@@ -65,7 +65,8 @@ def derive(
     ``sent``: the notices already produced for it (the outbox's keys).
     """
     clocks = compute_clocks(facts, levels=levels, relevel=relevel, now=now)
-    down = down_again(facts, levels) if incident.recovered_at is None else None
+    live = incident.recovered_at is None and incident.cancelled_at is None
+    down = down_again(facts, levels) if live else None
     notices = None
     notify_at = None
     if schedule.active:

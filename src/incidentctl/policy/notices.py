@@ -168,8 +168,7 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
     """
     found: list[Notice] = []
     enabled = schedule.enabled
-    if facts.closed_at is None:
-        found.extend(_personal(facts, schedule))
+    found.extend(_personal(facts, schedule))
     if not schedule.notify:
         return found
     if facts.recovered_at is not None and NoticeRuleName.RECTIFICATION in enabled:
@@ -186,7 +185,7 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
         and NoticeRuleName.CUSTOMER_REMINDER in enabled
     ):
         # the owner reminded when no customer update went out for customer_every
-        since = facts.customer_updates[-1] if facts.customer_updates else facts.reported_at
+        since = max(facts.customer_updates, default=facts.reported_at)
         found.append(
             Notice(
                 since + schedule.customer_every,
@@ -235,20 +234,24 @@ def _escalation(
         last, steps = breach + afters[-1], len(afters)
         latest = max(0, (now - last) // repeat) if now > last else 0
         for k in (latest, latest + 1):
-            if k >= 1:
+            # (at most STEP_BASE - steps repeats: the next outage's keys start there)
+            if 1 <= k <= STEP_BASE - steps:
                 found.append(Notice(last + k * repeat, name, base + steps - 1 + k))
     return found
 
 
 def _personal(facts: NoticeFacts, schedule: Schedule) -> list[Notice]:
-    """The notices addressed to someone who must act: a new owner, the approvers."""
-    found = []
-    if facts.handovers and facts.handed_over_at and NoticeRuleName.HANDOVER in schedule.enabled:
-        found.append(Notice(facts.handed_over_at, NoticeName.HANDOVER, facts.handovers - 1))
+    """The notices addressed to someone who must act (a new owner, the approvers) or to
+    the customer. A customer update queued before the close still goes."""
+    found: list[Notice] = []
     if NoticeRuleName.CUSTOMER_UPDATE in schedule.enabled:
         found.extend(
             Notice(at, NoticeName.CUSTOMER_UPDATE, k) for k, at in enumerate(facts.customer_updates)
         )
+    if facts.closed_at is not None:
+        return found
+    if facts.handovers and facts.handed_over_at and NoticeRuleName.HANDOVER in schedule.enabled:
+        found.append(Notice(facts.handed_over_at, NoticeName.HANDOVER, facts.handovers - 1))
     if facts.resolved_at is not None and NoticeRuleName.CONFIRMATION in schedule.enabled:
         # the reporter is asked once the solution stands: approved, where that is asked
         ready = facts.approved_at if schedule.approval else facts.resolved_at

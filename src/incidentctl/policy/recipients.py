@@ -142,6 +142,9 @@ def schedule_of(policy: Policy, incident: Any) -> Schedule:
     if level is None or incident.cancelled_at is not None:
         return Schedule(notify=False, enabled=frozenset())
     enabled = frozenset(rule for rule in NoticeRuleName if recipients(policy, rule, incident))
+    if not any(d.address for d in recipients(policy, NoticeRuleName.CUSTOMER_UPDATE, incident)):
+        # nobody to send a customer update to: nobody reminded to send one
+        enabled -= {NoticeRuleName.CUSTOMER_REMINDER}
     escalations: dict[str, tuple[tuple[timedelta, ...], timedelta | None]] = {}
     for clock in ClockName:
         name = NoticeName.overdue(clock)

@@ -223,6 +223,10 @@ def plan(
     for incident, drafts, upcoming in _work_out(session, policy, incidents, now):
         assert incident.id is not None
         for notice, text in drafts:
+            if not text.deliveries:
+                # nobody to reach for it now (a step to an owner there is not yet): not
+                # produced, so it goes once someone is there, and no empty event is kept
+                continue
             for delivery in text.deliveries:
                 nowhere = delivery.address is None
                 status = DeliveryStatus.FAILED if nowhere else DeliveryStatus.PENDING
@@ -291,9 +295,15 @@ def moments(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:
     them copies), in order."""
     groups: dict[tuple[Any, ...], list[Delivery]] = {}
     for delivery in deliveries:
-        key = (delivery.incident_id, delivery.channel, delivery.address)
+        key: tuple[Any, ...] = (delivery.incident_id, delivery.channel, delivery.address)
+        if delivery.attempts or delivery.notice in _ALONE:
+            # a retry keeps the key its provider saw; a customer's message is whole
+            key = ("alone", delivery.id)
         groups.setdefault(key, []).append(delivery)
     return list(groups.values())
+
+
+_ALONE = frozenset((NoticeName.CUSTOMER_UPDATE, NoticeName.CONFIRMATION))
 
 
 def _message_of(group: Sequence[Delivery]) -> Message:

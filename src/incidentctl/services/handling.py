@@ -259,7 +259,8 @@ def add_note(
         when = _check_time(rt, at, incident)
         if send:
             lifecycle.check_live(incident, "send the customer an update")
-            if not recipients(rt.policy, NoticeName.CUSTOMER_UPDATE, incident):
+            planned = recipients(rt.policy, NoticeName.CUSTOMER_UPDATE, incident)
+            if not any(d.address for d in planned):
                 raise Conflict(
                     f"incident {incident.id}: the reporter left no email address or phone "
                     f"number to send to (incidentctl edit {incident.id} --contact ...)"
