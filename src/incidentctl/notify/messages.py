@@ -18,7 +18,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from incidentctl.config import Policy
-from incidentctl.domain import ClockName, NoticeName, Team
+from incidentctl.domain import ClockName, ContactChannel, NoticeName, Team
 from incidentctl.policy.notices import STEP_BASE, Notice
 from incidentctl.policy.recipients import PlannedDelivery, recipients
 from incidentctl.text import one_line
@@ -75,7 +75,7 @@ class Draft:
     short: str = ""  # SMS and phone: one GSM-7 message
 
     def text_for(self, channel: str) -> str:
-        return self.text if channel == "email" else self.short
+        return self.text if channel == ContactChannel.EMAIL else self.short
 
 
 _TITLES: dict[str, str] = {
@@ -396,7 +396,7 @@ def combined(channel: str, parts: Sequence[tuple[str, str, str]]) -> Combined:
     subject = first_subject.replace(
         f": {_TITLES.get(first_notice, first_notice)} - ", f": {labels} - ", 1
     )[:200]
-    if channel == "email":
+    if channel == ContactChannel.EMAIL:
         texts = "\n\n".join(text for _, _, text in parts)
         return Combined(subject, f"{len(parts)} notices at once: {said}.\n\n{texts}")
     rest = first.split("] ", 1)[1] if first.startswith("[") and "] " in first else first

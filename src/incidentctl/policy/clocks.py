@@ -69,7 +69,6 @@ class IncidentFacts:
     handovers: int = 0
     handed_over_at: datetime | None = None  # the latest of them
     resolutions: int = 0  # solutions provided (a reopened incident is resolved again)
-    last_resolved_at: datetime | None = None  # the latest of them
     customer_updates: tuple[datetime, ...] = ()  # notes sent to the reporter (--send)
 
 
@@ -201,7 +200,7 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
     outages = 0
     down_since = None
     handovers = resolutions = 0
-    handed_over_at = last_resolved_at = None
+    handed_over_at = None
     customer_updates = []
     for event in events:
         kind = event.kind
@@ -217,7 +216,6 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
                 continue
         elif kind == _RESOLVED:
             resolutions += 1
-            last_resolved_at = event.at
         if kind == _RELEVELLED:
             relevels.append((event.at, event.id or 0, event.data["to"]))
             continue
@@ -248,7 +246,6 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
         handovers=handovers,
         handed_over_at=handed_over_at,
         resolutions=resolutions,
-        last_resolved_at=last_resolved_at,
         customer_updates=tuple(customer_updates),
     )
 
