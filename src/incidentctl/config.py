@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from incidentctl.domain import ContactChannel, NoticeName, NoticeRuleName, RelevelMode
+from incidentctl.domain import ClockName, ContactChannel, NoticeName, NoticeRuleName, RelevelMode
 from incidentctl.errors import ConfigError, Conflict, InvalidInput
 from incidentctl.times import format_duration, parse_duration
 
@@ -128,6 +128,11 @@ class Level(_Model):
     resolution: Duration
     notify: bool = False
     approval: bool = False
+    # The clocks a pause (``pause``) stops at this level. The seed runs 24/7: none.
+    pausable: list[ClockName] = []
+    # The developers' part: a target from the transfer to them until the solution.
+    # Unset: no fix clock at this level.
+    fix: Duration | None = None
 
 
 class EmailRule(_Model):
