@@ -62,9 +62,9 @@ def clocks(f: IncidentFacts, now: int, mode: str = "keep-start", levels=SEED) ->
 
 def test_fresh_incident_all_running_with_seed_targets():
     c = clocks(facts(level=1, occurred=-20), now=5)
-    assert c["response"] == Clock("response", m(0), m(10), None, "running")
-    assert c["recovery"] == Clock("recovery", m(-20), m(-20 + 120), None, "running")
-    assert c["resolution"] == Clock("resolution", m(0), m(7 * 24 * 60), None, "running")
+    assert c["response"][:5] == Clock("response", m(0), m(10), None, "running")[:5]
+    assert c["recovery"][:5] == Clock("recovery", m(-20), m(-20 + 120), None, "running")[:5]
+    assert c["resolution"][:5] == Clock("resolution", m(0), m(7 * 24 * 60), None, "running")[:5]
     assert list(c) == list(CLOCKS)
 
 

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from incidentctl.config import builtin_policy
-from incidentctl.policy.clocks import IncidentFacts, Relevel, compute_clocks
+from incidentctl.domain import ClockName
+from incidentctl.policy.clocks import Clock, IncidentFacts, Relevel, clock_state, compute_clocks
 from incidentctl.policy.notices import (
     Notice,
     NoticeFacts,
@@ -26,7 +27,12 @@ ALL = Schedule(notify=True, every=H)
 
 
 def facts(**kw) -> NoticeFacts:
-    clocks = kw.pop("clocks", {"response": (T0 + 10 * M, None)})
+    """Notice facts; ``clocks``: clock name -> (due, stopped)."""
+    given = kw.pop("clocks", {"response": (T0 + 10 * M, None)})
+    clocks = {
+        ClockName(name): Clock(name, T0, due, stopped, clock_state(due, stopped, T0))
+        for name, (due, stopped) in given.items()
+    }
     return NoticeFacts(reported_at=T0, clocks=clocks, **kw)
 
 
@@ -187,7 +193,7 @@ def notice_inputs(history: History, s: State, t: datetime) -> tuple[NoticeFacts,
         relevelled_at=s.relevels[-1] if s.relevels else None,
         recovered_at=s.recovered,
         closed_at=s.closed,
-        clocks={name: (c.due_at, c.stopped_at) for name, c in clocks.items()},
+        clocks=clocks,
     )
     return f, Schedule(notify=POLICY.levels[s.level].notify, every=history.every)
 
@@ -209,7 +215,7 @@ def live(key: tuple[str, int], history: History, s: State, f: NoticeFacts, t: da
         latest = (t - T0) // history.every
         return s.recovered is None and seq >= 1 and seq == latest and mark > start
     clock = name.removeprefix("overdue-")
-    due, stopped = f.clocks[clock]
+    due, stopped = f.clocks[clock].due_at, f.clocks[clock].stopped_at
     return stopped is None and due <= t
 
 

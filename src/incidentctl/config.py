@@ -40,6 +40,9 @@ from incidentctl.times import format_duration, parse_duration
 
 __all__ = [
     "BUILTIN_SOURCE",
+    "ClockPolicy",
+    "clock_policy",
+    "clock_text",
     "CommandTransport",
     "Contact",
     "EmailRule",
@@ -111,6 +114,20 @@ def _offset(value: Any) -> Any:
 
 
 Offset = Annotated[timedelta, BeforeValidator(_offset)]  # "0m" allowed
+
+
+def _fraction(value: Any) -> Any:
+    """A share of a target: ``"75%"`` is 0.75, strictly between 0% and 100%."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*", value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f'expected a percentage of the target like "75%", got {value!r}')
+    share = float(match[1]) / 100
+    if not 0 < share < 1:
+        raise ValueError(f"a warning comes before the breach: between 0% and 100%, got {value!r}")
+    return share
+
+
+Fraction = Annotated[float, BeforeValidator(_fraction)]
 Name = Annotated[str, Field(min_length=1)]
 
 
@@ -159,6 +176,10 @@ class NoticeRule(_Model):
     # runs and nobody acknowledged the incident
     steps: list[Step] = []
     repeat: Duration | None = None
+    # warning: when each warning goes, as shares of the clock's target ("75%")
+    at: list[Fraction] = []
+    # progress: go on sending progress notices while the incident is paused
+    while_paused: bool = False
     sms: list[Name] = []
     email: EmailRule = EmailRule()
     phone: list[Name] = []
@@ -203,6 +224,10 @@ class Notifications(_Model):
     overdue_response: NoticeRule | None = Field(default=None, alias="overdue-response")
     overdue_recovery: NoticeRule | None = Field(default=None, alias="overdue-recovery")
     overdue_resolution: NoticeRule | None = Field(default=None, alias="overdue-resolution")
+    overdue_fix: NoticeRule | None = Field(default=None, alias="overdue-fix")
+    # Before a clock breaches (warning-response, ...): once at each share of its target
+    # in `at`. Off unless it has recipients and `at`.
+    warning: NoticeRule = NoticeRule()
     # On by default (the seed hands work to people, who must hear of it): the new
     # owner of an assign or transfer, and the developers' team of a transfer to them.
     handover: NoticeRule = NoticeRule(
@@ -462,6 +487,33 @@ class Policy(_Model):
         if contact is None:
             return None
         return contact.email if channel == ContactChannel.EMAIL else contact.phone
+
+
+class ClockPolicy(_Model):
+    """The part of a policy the SLA clocks follow: a policy version's text (the levels
+    in force, the re-level mode, the calendars) reads back as this."""
+
+    relevel: RelevelMode = RelevelMode.KEEP_START
+    levels: dict[int, Level]
+
+
+def clock_text(policy: Policy | ClockPolicy) -> str:
+    """The clock part of ``policy`` as canonical JSON (sorted keys, durations as in the
+    file): the text a policy version is stored with, and what its hash is taken of."""
+    import orjson
+
+    part = ClockPolicy.model_validate(
+        {name: getattr(policy, name) for name in ClockPolicy.model_fields}
+    )
+    data = _plain(part.model_dump(mode="python", by_alias=True))
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def clock_policy(text: str) -> ClockPolicy:
+    """A policy version's text read back (``clock_text``)."""
+    import orjson
+
+    return ClockPolicy.model_validate(orjson.loads(text))
 
 
 @dataclass(frozen=True)
@@ -746,7 +798,7 @@ def recipient_problems(policy: Policy) -> list[str]:
     return problems + step_problems(policy)
 
 
-_CLOCK_RULES = ("overdue-response", "overdue-recovery", "overdue-resolution")
+_CLOCK_RULES = ("overdue-response", "overdue-recovery", "overdue-resolution", "overdue-fix")
 
 
 def step_problems(policy: Policy) -> list[str]:

@@ -30,6 +30,7 @@ __all__ = [
     "NoteKind",
     "NoticeName",
     "NoticeRuleName",
+    "PauseReason",
     "ProblemReason",
     "RelevelMode",
     "Status",
@@ -69,6 +70,8 @@ class EventKind(StrEnum):
     NOTIFIED = "notified"
     EDITED = "edited"
     CANCELLED = "cancelled"
+    PAUSED = "paused"  # waiting on someone else: the policy's pausable clocks stop
+    RESUMED = "resumed"
 
 
 class Channel(StrEnum):
@@ -110,6 +113,14 @@ class Awaiting(StrEnum):
     CONFIRMATION = "confirmation"  # the reporter: approved, or no approval asked
 
 
+class PauseReason(StrEnum):
+    """Whom a paused incident waits for (``pause --reason``)."""
+
+    AWAITING_CUSTOMER = "awaiting-customer"
+    AWAITING_VENDOR = "awaiting-vendor"
+    AWAITING_CHANGE = "awaiting-change"
+
+
 class ProblemReason(StrEnum):
     """Why an incident goes to problem management."""
 
@@ -119,17 +130,21 @@ class ProblemReason(StrEnum):
 
 
 class ClockName(StrEnum):
-    """The three SLA clocks, in the order they are shown."""
+    """The SLA clocks, in the order they are shown: the seed's three, and the
+    developers' ``fix`` (from the transfer to them until the solution), which runs only
+    where a level sets its target."""
 
     RESPONSE = "response"
     RECOVERY = "recovery"
     RESOLUTION = "resolution"
+    FIX = "fix"
 
 
 class ClockState(StrEnum):
     RUNNING = "running"
     MET = "met"
     BREACHED = "breached"
+    PAUSED = "paused"  # stopped by a pause: no due time until it resumes
     CANCELLED = "cancelled"  # (shown) stopped by a cancellation: neither met nor breached
 
 
@@ -149,6 +164,11 @@ class NoticeName(StrEnum):
     OVERDUE_RESPONSE = "overdue-response"
     OVERDUE_RECOVERY = "overdue-recovery"
     OVERDUE_RESOLUTION = "overdue-resolution"
+    OVERDUE_FIX = "overdue-fix"
+    WARNING_RESPONSE = "warning-response"  # a clock nearing its breach (warning.at)
+    WARNING_RECOVERY = "warning-recovery"
+    WARNING_RESOLUTION = "warning-resolution"
+    WARNING_FIX = "warning-fix"
     HANDOVER = "handover"  # to the new owner of an assign or transfer
     APPROVAL = "approval"  # to the incident managers: a solution waits for them
     APPROVAL_REMINDER = "approval-reminder"  # the same, remind_after later
@@ -161,6 +181,11 @@ class NoticeName(StrEnum):
         """The notice that escalates ``clock``."""
         return cls(f"overdue-{clock}")
 
+    @classmethod
+    def warning(cls, clock: str) -> NoticeName:
+        """The notice that warns ``clock`` nears its breach."""
+        return cls(f"warning-{clock}")
+
     @property
     def clock(self) -> ClockName | None:
         """The clock an ``overdue-*`` notice escalates; None for the others."""
@@ -168,10 +193,19 @@ class NoticeName(StrEnum):
         return ClockName(self.value[len(prefix) :]) if self.value.startswith(prefix) else None
 
     @property
+    def warns(self) -> ClockName | None:
+        """The clock a ``warning-*`` notice warns of; None for the others."""
+        prefix = "warning-"
+        return ClockName(self.value[len(prefix) :]) if self.value.startswith(prefix) else None
+
+    @property
     def rule(self) -> NoticeRuleName:
-        """The policy rule it follows: the ``overdue-*`` notices share ``overdue``."""
+        """The policy rule it follows: the ``overdue-*`` notices share ``overdue``, the
+        ``warning-*`` ones ``warning``."""
         if self.clock:
             return NoticeRuleName.OVERDUE
+        if self.warns:
+            return NoticeRuleName.WARNING
         if self is NoticeName.APPROVAL_REMINDER:
             return NoticeRuleName.APPROVAL
         return NoticeRuleName(self.value)
@@ -184,6 +218,7 @@ class NoticeRuleName(StrEnum):
     PROGRESS = "progress"
     RECTIFICATION = "rectification"
     OVERDUE = "overdue"
+    WARNING = "warning"
     HANDOVER = "handover"
     APPROVAL = "approval"
     CUSTOMER_UPDATE = "customer-update"
@@ -245,6 +280,9 @@ INCIDENT_FIELDS = (
     "cancelled_at",
     "cancel_reason",
     "duplicate_of",
+    "paused_at",
+    "pause_reason",
+    "policy_version",
 )
 # The fields ``edit`` corrects (``occurred_at`` as ``--occurred``).
 EDITABLE_FIELDS = ("title", "details", "service", "reporter", "contact", "channel", "occurred_at")
@@ -258,6 +296,8 @@ INCIDENT_COLUMNS = (
     "opened_level",
     "updated_at",
     *CLOCK_COLUMNS,
+    "fix_started_at",
+    "paused_seconds",
     "down_again_at",
     "down_due_at",
     "deadline_at",

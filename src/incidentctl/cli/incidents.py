@@ -4,7 +4,7 @@ recover, resolve, approve, close, reopen, cancel, edit, problem."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -32,8 +32,19 @@ from incidentctl.cli.options import (
     text_of,
     warn_if_escalation_stopped,
 )
-from incidentctl.domain import Awaiting, Channel, NoteKind, ProblemReason, Status, Team
+from incidentctl.domain import (
+    Awaiting,
+    Channel,
+    NoteKind,
+    PauseReason,
+    ProblemReason,
+    Status,
+    Team,
+)
 from incidentctl.output import formats
+
+if TYPE_CHECKING:
+    from incidentctl.runtime import Runtime
 
 ListFormats = formats("table", "json", "ndjson", "csv")
 ShowFormats = formats("table", "json", "markdown")
@@ -446,6 +457,72 @@ def recover(
     rt = runtime(ctx)
     incident = handling.recover(rt, incident_id, at=parse_when(rt, at))
     emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} recovered.")
+
+
+@app.command("pause", acts=True)
+def pause(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    reason: Annotated[
+        PauseReason,
+        typer.Option("--reason", help="Whom the incident waits for.", show_default=False),
+    ],
+    at: AtOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Wait on the customer, a vendor or a change: stops the clocks the level's policy
+    lets a pause stop (pausable), until resume.
+
+    Example:
+
+        incidentctl pause 42 --reason awaiting-customer
+    """
+    from incidentctl.services import handling
+
+    rt = runtime(ctx)
+    incident = handling.pause(rt, incident_id, reason=reason, at=parse_when(rt, at))
+    note_nothing_paused(rt, incident)
+    emit_incident(
+        rt, incident, as_json=as_json, headline=f"Incident {incident.id} paused ({reason})."
+    )
+
+
+def note_nothing_paused(rt: Runtime, incident: Any) -> None:
+    """A pause that stops no clock is allowed (it is recorded, and the progress notices
+    wait), but the engineer should know the SLA clocks run on."""
+    from incidentctl.policy.clocks import stored_clocks
+
+    if any(
+        getattr(incident, f"{c}_due_at") is None and getattr(incident, f"{c}_stopped_at") is None
+        for c in stored_clocks(incident)
+    ):
+        return
+    level = rt.policy.levels.get(incident.level)
+    stops = ", ".join(level.pausable) if level else ""
+    why = (
+        f"Level {incident.level} pauses no clock ([levels.{incident.level}] pausable is empty)"
+        if not stops
+        else f"Level {incident.level} pauses only {stops}, which no longer runs"
+    )
+    sys.stderr.write(f"Note: {why}; its SLA clocks run on.\n")
+
+
+@app.command("resume", acts=True)
+def resume(
+    ctx: typer.Context, incident_id: IdArgument, at: AtOption = None, as_json: JsonOption = False
+) -> None:
+    """End the pause: the stopped clocks count again, their due times later by the
+    time paused.
+
+    Example:
+
+        incidentctl resume 42
+    """
+    from incidentctl.services import handling
+
+    rt = runtime(ctx)
+    incident = handling.resume(rt, incident_id, at=parse_when(rt, at))
+    emit_incident(rt, incident, as_json=as_json, headline=f"Incident {incident.id} resumed.")
 
 
 @app.command("resolve", acts=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from incidentctl.config import Policy
 from incidentctl.domain import ClockName, ContactChannel, NoticeName, Team
+from incidentctl.policy.clocks import stored_clocks
 from incidentctl.policy.notices import STEP_BASE, Notice
 from incidentctl.policy.recipients import PlannedDelivery, recipients
 from incidentctl.text import one_line
@@ -85,6 +86,11 @@ _TITLES: dict[str, str] = {
     NoticeName.OVERDUE_RESPONSE: "OVERDUE response",
     NoticeName.OVERDUE_RECOVERY: "OVERDUE recovery",
     NoticeName.OVERDUE_RESOLUTION: "OVERDUE resolution",
+    NoticeName.OVERDUE_FIX: "OVERDUE fix",
+    NoticeName.WARNING_RESPONSE: "WARNING response",
+    NoticeName.WARNING_RECOVERY: "WARNING recovery",
+    NoticeName.WARNING_RESOLUTION: "WARNING resolution",
+    NoticeName.WARNING_FIX: "WARNING fix",
     NoticeName.HANDOVER: "HANDED OVER",
     NoticeName.APPROVAL: "APPROVAL NEEDED",
     NoticeName.APPROVAL_REMINDER: "APPROVAL REMINDER",
@@ -112,8 +118,9 @@ class _Context:
         incident = self.incident
         running = [
             (getattr(incident, f"{c}_due_at"), c)
-            for c in ClockName
+            for c in stored_clocks(incident)
             if getattr(incident, f"{c}_stopped_at") is None
+            and getattr(incident, f"{c}_due_at") is not None  # (paused: not due)
         ]
         if incident.down_due_at is not None:  # down again: its recovery is due again
             running.append((incident.down_due_at, ClockName.RECOVERY))
@@ -262,6 +269,19 @@ def _body(
         lines.append(f"Level {level} asks an incident manager's approval before it is closed.")
         lines.append(f"To approve: incidentctl --as NAME approve {incident.id}")
         return lines, f"Solution waits for approval: incidentctl approve {incident.id}"
+    warned = name.warns
+    if warned is not None:  # before the breach: how much is used, and what is left
+        due = getattr(incident, f"{warned}_due_at")
+        target = getattr(policy.levels.get(level), warned, None)
+        share = policy.notifications.warning.at
+        used = f"{round(100 * sorted(set(share))[notice.sequence])}% of" if share else "most of"
+        left = rough_duration(due - context.now) if due else "some time"
+        of = f" {rough_duration(target)}" if target else ""
+        lines = [
+            f"{warned.capitalize()} has used {used} its{of} target: due {stamp(due)} "
+            f"(in {left})." if due else f"{warned.capitalize()} nears its target."
+        ]
+        return lines, f"{warned.capitalize()} due in {left}. {context.action()}"
     clock = name.clock
     assert clock is not None
     target = getattr(policy.levels.get(level), clock, None)
@@ -370,6 +390,11 @@ _SAID: dict[str, str] = {
     NoticeName.OVERDUE_RESPONSE: "response overdue",
     NoticeName.OVERDUE_RECOVERY: "recovery overdue",
     NoticeName.OVERDUE_RESOLUTION: "resolution overdue",
+    NoticeName.OVERDUE_FIX: "fix overdue",
+    NoticeName.WARNING_RESPONSE: "response due soon",
+    NoticeName.WARNING_RECOVERY: "recovery due soon",
+    NoticeName.WARNING_RESOLUTION: "resolution due soon",
+    NoticeName.WARNING_FIX: "fix due soon",
     NoticeName.HANDOVER: "handed over",
     NoticeName.APPROVAL: "approval needed",
     NoticeName.APPROVAL_REMINDER: "approval reminder",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from incidentctl.domain import INCIDENT_FIELDS, ClockName, ClockState, EventKind
-from incidentctl.policy.clocks import clock_state
+from incidentctl.policy.clocks import clock_state, stored_clocks
 from incidentctl.text import literal
 from incidentctl.times import format_duration, to_rfc3339
 
@@ -106,11 +106,11 @@ def sla_of(incident: Any, now: datetime) -> dict[str, dict[str, Any]]:
     """The clocks from the stored due times; the verdict needs only "now"."""
     sla: dict[str, dict[str, Any]] = {}
     cancelled = incident.cancelled_at
-    for clock in ClockName:
+    for clock in stored_clocks(incident):
         due = getattr(incident, f"{clock}_due_at")
         stopped = getattr(incident, f"{clock}_stopped_at")
         sla[clock] = {
-            "due_at": to_rfc3339(due),
+            "due_at": to_rfc3339(due) if due else None,  # None: paused
             "stopped_at": to_rfc3339(stopped) if stopped else None,
             # a clock the cancellation stopped kept no promise and broke none
             "state": ClockState.CANCELLED
@@ -134,11 +134,12 @@ def incident_document(incident: Any, now: datetime) -> dict[str, Any]:
 def down_again_of(incident: Any, now: datetime) -> dict[str, Any] | None:
     """An incident whose service went down again (``reopen --down``) and is not recovered:
     since when, its recovery due again, and whether that is past. None otherwise."""
-    if incident.down_due_at is None:
+    if incident.down_again_at is None:
         return None
+    due = incident.down_due_at
     return {
         "since": to_rfc3339(incident.down_again_at),
-        "due_at": to_rfc3339(incident.down_due_at),
+        "due_at": to_rfc3339(due) if due else None,  # None: paused
         "state": clock_state(incident.down_due_at, None, now),
     }
 

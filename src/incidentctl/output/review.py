@@ -18,7 +18,7 @@ from typing import Any
 from incidentctl.domain import ClockName, ClockState, EventKind, NoteKind, ProblemReason
 from incidentctl.output.terminal import event_summary
 from incidentctl.output.text import md, md_heading, md_line, zoned_time
-from incidentctl.policy.clocks import clock_state
+from incidentctl.policy.clocks import clock_start, clock_state, stored_clocks
 from incidentctl.times import format_duration
 
 
@@ -144,18 +144,21 @@ def review_markdown(record: Any, policy: Any, now: datetime, zone: tzinfo, zone_
 
     out += ["", "## SLA clocks", ""]
     rows = []
-    for clock in ClockName:
+    for clock in stored_clocks(incident):
         due = getattr(incident, f"{clock}_due_at")
         stopped = getattr(incident, f"{clock}_stopped_at")
         state = clock_state(due, stopped, now)
-        start = incident.occurred_at if clock == ClockName.RECOVERY else incident.reported_at
+        start = clock_start(incident, clock)
         taken = format_duration((stopped or now) - start)
-        margin = (stopped or now) - due
-        verdict = {
-            ClockState.MET: f"met, {format_duration(-margin)} to spare",
-            ClockState.BREACHED: f"**breached**, {format_duration(margin)} late",
-            ClockState.RUNNING: f"running, due in {format_duration(-margin)}",
-        }[state]
+        if due is None:  # a pause stopped it before its target was used up
+            verdict = "met, stopped while paused" if stopped else "paused"
+        else:
+            margin = (stopped or now) - due
+            verdict = {
+                ClockState.MET: f"met, {format_duration(-margin)} to spare",
+                ClockState.BREACHED: f"**breached**, {format_duration(margin)} late",
+                ClockState.RUNNING: f"running, due in {format_duration(-margin)}",
+            }[state]
         rows.append(
             [
                 clock,

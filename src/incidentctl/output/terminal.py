@@ -18,6 +18,7 @@ from typing import Any
 from incidentctl.domain import ClockName, ClockState, DeliveryStatus, EventKind
 from incidentctl.output.documents import down_again_of, sla_of
 from incidentctl.output.text import human_time
+from incidentctl.policy.clocks import CLOCKS, stored_clocks
 from incidentctl.text import literal
 from incidentctl.times import format_duration
 
@@ -56,6 +57,7 @@ STATE_STYLE = {
     ClockState.MET: "green",
     ClockState.BREACHED: "bold red",
     ClockState.CANCELLED: "dim",
+    ClockState.PAUSED: "cyan",
 }
 
 
@@ -65,7 +67,7 @@ def clock_cell(sla: Mapping[str, Any], incident: Any, clock: str, now: datetime)
     state = sla[clock]["state"]
     due = getattr(incident, f"{clock}_due_at")
     stopped = getattr(incident, f"{clock}_stopped_at")
-    if stopped is None:
+    if stopped is None and due is not None:
         return Text(countdown(due, now), style=STATE_STYLE[state])
     return Text(state, style=STATE_STYLE[state])
 
@@ -136,9 +138,14 @@ def next_deadline(
         return "—", None
     running = [
         (getattr(incident, f"{clock}_due_at"), str(clock))
-        for clock in ClockName
+        for clock in stored_clocks(incident)
         if getattr(incident, f"{clock}_stopped_at") is None
+        and getattr(incident, f"{clock}_due_at") is not None
     ]
+    paused = incident.paused_at
+    if paused is not None and not any(due <= now for due, _ in running):
+        # waiting on someone else: that is what a reader needs, unless a clock is overdue
+        return f"paused since {human_time(paused, now)}", ClockState.PAUSED
     if incident.down_due_at is not None:
         # down again (reopen --down): the level's recovery target from then
         running.append((incident.down_due_at, str(ClockName.RECOVERY)))
@@ -177,7 +184,7 @@ def incident_table(  # type: ignore[no-untyped-def]
                 "Assignee": Text(literal(incident.assignee or "—")),
                 "Title": Text(literal(incident.title)),
                 **{
-                    clock.capitalize(): clock_cell(sla, incident, clock, now) for clock in ClockName
+                    clock.capitalize(): clock_cell(sla, incident, clock, now) for clock in CLOCKS
                 },
             }
         )
@@ -235,23 +242,33 @@ def _print_clocks(out: Any, incident: Any, now: datetime) -> None:
     from rich.text import Text
 
     sla = sla_of(incident, now)
-    for clock in ClockName:
+    for clock in stored_clocks(incident):
         due = getattr(incident, f"{clock}_due_at")
         stopped = getattr(incident, f"{clock}_stopped_at")
         state = sla[clock]["state"]
         line = Text(f"  {clock:<11}") + Text(f"{state:<9}", style=STATE_STYLE[state])
-        line += Text(f" due {human_time(due, now)}")
-        if stopped is None:
-            line += Text(f" ({countdown(due, now)})")
+        if due is None:  # paused: no due time until it resumes
+            line += Text(f" since {human_time(incident.paused_at, now)}")
         else:
+            line += Text(f" due {human_time(due, now)}")
+        if stopped is None and due is not None:
+            line += Text(f" ({countdown(due, now)})")
+        elif stopped is not None:
             line += Text(f", stopped {human_time(stopped, now)}")
         out.print(line)
+    if incident.paused_at is not None:
+        line = Text("  paused     ", style=STATE_STYLE[ClockState.PAUSED])
+        line += Text(f"since {human_time(incident.paused_at, now)}")
+        out.print(line + Text(f", {incident.pause_reason} (incidentctl resume {incident.id})"))
     again = down_again_of(incident, now)
     if again is not None:  # the first verdict above stands; this is the outage now
         state = again["state"]
         line = Text("  recovery   ") + Text(f"{'again':<9}", style=STATE_STYLE[state])
-        line += Text(f" due {human_time(incident.down_due_at, now)}")
-        line += Text(f" ({countdown(incident.down_due_at, now)}), down again since ")
+        if incident.down_due_at is None:
+            line += Text(" paused, down again since ")
+        else:
+            line += Text(f" due {human_time(incident.down_due_at, now)}")
+            line += Text(f" ({countdown(incident.down_due_at, now)}), down again since ")
         out.print(line + Text(human_time(incident.down_again_at, now)))
 
 

@@ -9,8 +9,9 @@ time zone, closed on holidays.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = ["ALWAYS", "Always", "Calendar", "Closure"]
 
@@ -59,3 +60,12 @@ class Always:
 
 
 ALWAYS: Calendar = Always()
+
+
+def build_calendars(specs: Mapping[str, Any]) -> dict[str, Calendar]:
+    """The calendars of a policy, by name (``specs``: its ``[calendars.NAME]``)."""
+    return {name: build_calendar(name, spec) for name, spec in specs.items()}
+
+
+def build_calendar(name: str, spec: Any) -> Calendar:  # (the business calendars: to come)
+    raise ValueError(f"calendar {name!r}: business calendars are not built yet")

@@ -14,14 +14,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from incidentctl.domain import ClockName, EventKind, Status, Team
-from incidentctl.policy.clocks import (
-    Clock,
-    IncidentFacts,
-    LevelTargets,
-    compute_clocks,
-    deadline,
-    down_again,
-)
+from incidentctl.policy.clocks import Clock, ClockRules, IncidentFacts, Pause, deadline
 from incidentctl.policy.lifecycle import derive_status
 from incidentctl.policy.notices import NoticeFacts, Schedule, next_notice_at, notice_facts
 
@@ -36,14 +29,26 @@ class Derived:
     status: Status
     notices: NoticeFacts | None  # None: the incident's level notifies nobody
     notify_at: datetime | None
-    down: tuple[datetime, datetime] | None = None  # down again: since, recovery due
+    # down again: since, recovery due (None while paused)
+    down: tuple[datetime, datetime | None] | None = None
+    paused: Pause | None = None  # the pause that stands now
+    paused_seconds: int = 0  # the incident's ended pauses, in all
+    version: str | None = None  # the policy version its clocks follow
 
     def apply(self, incident: Any) -> None:
         """Write the derived columns onto a stored incident (or an import's row)."""
-        for name, clock in self.clocks.items():
-            setattr(incident, f"{name}_due_at", clock.due_at)
-            setattr(incident, f"{name}_stopped_at", clock.stopped_at)
+        for name in ClockName:
+            clock = self.clocks.get(name)
+            setattr(incident, f"{name}_due_at", clock.due_at if clock else None)
+            setattr(incident, f"{name}_stopped_at", clock.stopped_at if clock else None)
+        fix = self.clocks.get(ClockName.FIX)
+        incident.fix_started_at = fix.started_at if fix else None
         incident.down_again_at, incident.down_due_at = self.down or (None, None)
+        incident.paused_at = self.paused.start if self.paused else None
+        incident.pause_reason = self.paused.reason if self.paused else None
+        incident.paused_seconds = self.paused_seconds
+        if self.version is not None:
+            incident.policy_version = self.version
         incident.deadline_at = self.deadline_at
         incident.status = self.status
         incident.notify_at = self.notify_at
@@ -53,35 +58,34 @@ def derive(
     incident: Any,
     facts: IncidentFacts,
     *,
-    levels: Mapping[int, LevelTargets],
-    relevel: str,
+    rules: ClockRules,
     schedule: Schedule,
     now: datetime,
     sent: Collection[tuple[str, int]] = (),
 ) -> Derived:
     """The derived state of ``incident`` (its milestones, ``closed_at``,
-    ``notices_handled``) whose clock facts are ``facts``, as of ``now``.
+    ``notices_handled``) whose clock facts are ``facts``, as of ``now``, its clocks
+    following ``rules``.
 
     ``sent``: the notices already produced for it (the outbox's keys).
     """
-    clocks = compute_clocks(facts, levels=levels, relevel=relevel, now=now)
+    clocks = rules.clocks(facts, now)
     live = incident.recovered_at is None and incident.cancelled_at is None
-    down = down_again(facts, levels) if live else None
+    down = rules.down_again(facts) if live else None
     notices = None
     notify_at = None
     if schedule.active:
-        notices = notice_facts(
-            incident,
-            facts,
-            clocks={name: (clock.due_at, clock.stopped_at) for name, clock in clocks.items()},
-            down_due=down[1] if down else None,
-        )
+        notices = notice_facts(incident, facts, clocks, down_due=down[1] if down else None)
         notify_at = next_notice_at(notices, schedule, now=now, sent=sent)
     nearest = deadline(clocks.values())
-    if down is not None:
+    if down is not None and down[1] is not None:
         # Down again: the clocks keep their first verdicts, and the board counts down to
         # the level's recovery target from the moment it went down again.
         nearest = down[1] if nearest is None else min(nearest, down[1])
+    paused = facts.paused
+    ended = sum(
+        ((p.end - p.start).total_seconds() for p in facts.pauses if p.end is not None), 0.0
+    )
     return Derived(
         clocks=clocks,
         deadline_at=None if incident.closed_at or incident.cancelled_at else nearest,
@@ -89,6 +93,9 @@ def derive(
         notices=notices,
         notify_at=notify_at,
         down=down,
+        paused=None if incident.closed_at or incident.cancelled_at else paused,
+        paused_seconds=int(ended),
+        version=rules.version,
     )
 
 

@@ -171,6 +171,20 @@ def check_cancel(incident: Milestones) -> None:
         raise _refuse(incident, "its reporter confirmed the resolution; it stays in the record")
 
 
+def check_pause(incident: Milestones, paused_at: datetime | None, since: str = "") -> None:
+    """A pause waits on someone else while work goes on: not once a solution stands,
+    not twice (``paused_at``: the pause that stands, ``since`` it in words)."""
+    if incident.status in _DONE:
+        raise _refuse(incident, "a solution was provided: there is nothing to wait for")
+    if paused_at is not None:
+        raise _refuse(incident, f"it is already paused{since}; resume it first")
+
+
+def check_resume(incident: Milestones, paused_at: datetime | None) -> None:
+    if paused_at is None:
+        raise _refuse(incident, "it is not paused")
+
+
 def check_duplicate(incident: Milestones, original: Milestones) -> None:
     """``cancel ID --duplicate-of N``: N is another incident, and not itself cancelled."""
     if original.id == incident.id:

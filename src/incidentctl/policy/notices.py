@@ -13,8 +13,12 @@ The rules, for an incident whose current level notifies:
   mark is due, never a burst.
 - ``rectification`` #k: due when the service was recovered, k the number of times it
   went down again (``reopen --down``) before.
-- ``overdue-response|recovery|resolution`` #0: due when that clock breaches, while it
-  is still running (a clock that has stopped no longer needs an escalation);
+- ``progress`` marks that fall in a pause are not due (unless the policy's
+  ``progress.while_paused`` says otherwise): nobody is working on it then.
+- ``warning-<clock>`` #i: due when the i-th of ``[notifications.warning] at`` (75%) of
+  the clock's target is used up, while it runs and has not breached.
+- ``overdue-response|recovery|resolution|fix`` #0: due when that clock breaches, while
+  it is still running (a clock that has stopped no longer needs an escalation);
   ``overdue-recovery`` #k when the service, down again for the k-th time, is not
   recovered by the level's recovery target from then.
 - ``handover`` #k: due at the (k+1)-th handover (an assign or transfer to someone
@@ -39,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from incidentctl.domain import ClockName, NoticeName, NoticeRuleName
-from incidentctl.policy.clocks import IncidentFacts
+from incidentctl.policy.clocks import Clock, IncidentFacts
 
 __all__ = [
     "Notice",
@@ -52,6 +56,7 @@ __all__ = [
 ]
 
 _OVERDUE = {clock: NoticeName.overdue(clock) for clock in ClockName}
+_WARNING = {clock: NoticeName.warning(clock) for clock in ClockName}
 # An overdue notice's sequence: outage * STEP_BASE + n, n the step (then the repeats
 # after the last step), the outage 0 for the clock itself and k for the k-th time the
 # service went down again.
@@ -77,8 +82,8 @@ class NoticeFacts:
     acknowledged_at: datetime | None = None  # (ends an escalation's repeats)
     customer_updates: tuple[datetime, ...] = ()  # notes sent to the reporter
     down_due: datetime | None = None  # down again: when its recovery is due again
-    # clock name -> (due_at, stopped_at), as stored on the incident
-    clocks: Mapping[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
+    clocks: Mapping[ClockName, Clock] = field(default_factory=dict)
+    pauses: tuple[tuple[datetime, datetime | None], ...] = ()  # the incident's pauses
     handled: frozenset[tuple[str, int]] = frozenset()  # notices it had elsewhere
 
 
@@ -94,6 +99,8 @@ class Schedule:
     approval: bool = False  # the current level asks for approval of the solution
     remind_after: timedelta | None = None  # the approval reminder
     customer_every: timedelta | None = None  # a customer update at least this often
+    progress_while_paused: bool = False  # progress notices go on during a pause
+    warnings: tuple[float, ...] = ()  # fractions of a clock's target: a warning at each
     # overdue notice -> (when each step falls due after the breach, how often the last
     # repeats); an overdue notice not here reaches nobody
     escalations: Mapping[str, tuple[tuple[timedelta, ...], timedelta | None]] = field(
@@ -123,12 +130,11 @@ class Notice(NamedTuple):
 def notice_facts(
     incident: Any,
     facts: IncidentFacts,
-    clocks: Mapping[str, tuple[datetime, datetime | None]] | None = None,
+    clocks: Mapping[ClockName, Clock],
     down_due: datetime | None = None,
 ) -> NoticeFacts:
     """The facts the due notices depend on: the incident's row, the facts of its events
-    (``clocks.facts_of``) and its clocks and down-again deadline (default: as stored on
-    the incident)."""
+    (``clocks.facts_of``), its clocks and its down-again deadline."""
     return NoticeFacts(
         reported_at=incident.reported_at,
         relevels=len(facts.relevels),
@@ -144,12 +150,8 @@ def notice_facts(
         acknowledged_at=incident.acknowledged_at,
         customer_updates=facts.customer_updates,
         down_due=down_due,
-        clocks=clocks
-        if clocks is not None
-        else {
-            clock: (getattr(incident, f"{clock}_due_at"), getattr(incident, f"{clock}_stopped_at"))
-            for clock in ClockName
-        },
+        clocks=clocks,
+        pauses=tuple((p.start, p.end) for p in facts.pauses),
         handled=frozenset((name, seq) for name, seq in incident.notices_handled or ()),
     )
 
@@ -199,11 +201,18 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
         latest = max(0, elapsed // every)
         first_after_start = (start - facts.reported_at) // every + 1  # marks after `start`
         for n in (latest, latest + 1):
-            if n >= 1 and n >= first_after_start:
-                found.append(Notice(facts.reported_at + n * every, NoticeName.PROGRESS, n))
-    for clock, (due_at, stopped_at) in facts.clocks.items():
-        if stopped_at is None:
-            found.extend(_escalation(_OVERDUE[ClockName(clock)], due_at, 0, facts, schedule, now))
+            mark = facts.reported_at + n * every
+            if n >= 1 and n >= first_after_start and not _held(mark, facts, schedule):
+                found.append(Notice(mark, NoticeName.PROGRESS, n))
+    for name, clock in facts.clocks.items():
+        if clock.stopped_at is not None or clock.due_at is None:
+            continue  # stopped, or paused: nothing to escalate while it waits
+        if NoticeRuleName.WARNING in enabled:
+            for k, fraction in enumerate(schedule.warnings):
+                at = clock.moment(fraction)
+                if at is not None and at < clock.due_at and now < clock.due_at:
+                    found.append(Notice(at, _WARNING[ClockName(name)], k))
+        found.extend(_escalation(_OVERDUE[ClockName(name)], clock.due_at, 0, facts, schedule, now))
     if facts.down_due is not None and facts.recovered_at is None:
         # down again (the k-th time): its recovery escalated again, as #k * STEP_BASE + n
         found.extend(
@@ -212,6 +221,13 @@ def _triggered(facts: NoticeFacts, schedule: Schedule, now: datetime) -> list[No
             )
         )
     return found
+
+
+def _held(mark: datetime, facts: NoticeFacts, schedule: Schedule) -> bool:
+    """A progress mark that falls in a pause, while progress waits for the resume."""
+    if schedule.progress_while_paused:
+        return False
+    return any(start <= mark and (end is None or mark < end) for start, end in facts.pauses)
 
 
 def _escalation(

@@ -159,4 +159,6 @@ def schedule_of(policy: Policy, incident: Any) -> Schedule:
         approval=level.approval,
         remind_after=policy.notifications.approval.remind_after,
         customer_every=policy.notifications.rule(NoticeRuleName.CUSTOMER_UPDATE).every,
+        progress_while_paused=policy.notifications.progress.while_paused,
+        warnings=tuple(sorted(set(policy.notifications.warning.at))),
     )

@@ -27,6 +27,7 @@ from incidentctl.domain import DeliveryStatus, EventKind, NoteKind, NoticeName
 from incidentctl.notify.messages import Draft, Note, combined, draft
 from incidentctl.notify.transports import Message, Result, send
 from incidentctl.policy.clocks import facts_of, is_handover
+from incidentctl.services.versions import rules_for
 from incidentctl.policy.notices import (
     Notice,
     due_notices,
@@ -139,7 +140,9 @@ def _work_out(
     for incident in incidents:
         assert incident.id is not None
         mine = events.get(incident.id, [])
-        facts = notice_facts(incident, facts_of(incident, mine), down_due=incident.down_due_at)
+        clock_facts = facts_of(incident, mine)
+        clocks = rules_for(session, policy, incident, now).clocks(clock_facts, now)
+        facts = notice_facts(incident, clock_facts, clocks, down_due=incident.down_due_at)
         schedule = schedule_of(policy, incident)
         already = sent.get(incident.id, set())
         drafts = []

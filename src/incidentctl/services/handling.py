@@ -19,6 +19,7 @@ from incidentctl.domain import (
     EventKind,
     NoteKind,
     NoticeName,
+    PauseReason,
     ProblemReason,
     Team,
 )
@@ -28,6 +29,7 @@ from incidentctl.policy.clocks import facts_of
 from incidentctl.policy.derived import derive
 from incidentctl.policy.recipients import recipients, schedule_of
 from incidentctl.runtime import Runtime
+from incidentctl.services.versions import rules_for
 from incidentctl.store import repository
 from incidentctl.store.models import Delivery, Event, Incident
 from incidentctl.store.repository import IncidentFilter
@@ -131,8 +133,7 @@ def refresh(session: Session, rt: Runtime, incident: Incident) -> None:
     derive(
         incident,
         facts_of(incident, events),
-        levels=rt.policy.levels,
-        relevel=rt.policy.relevel,
+        rules=rules_for(session, rt.policy, incident, rt.now),
         schedule=schedule,
         now=rt.now,
         sent=sent,
@@ -452,6 +453,53 @@ def reopen(
             incident.closed_at = incident.confirmed_by = None
         if down:
             incident.recovered_at = None
+        refresh(session, rt, incident)
+        return incident
+
+
+def pause(
+    rt: Runtime, incident_id: int, *, reason: str, at: datetime | None = None
+) -> Incident:
+    """Waiting on the customer, a vendor or a change: the clocks the level's policy
+    names (``pausable``) stop until ``resume``."""
+    if reason not in set(PauseReason):
+        raise InvalidInput(f"unknown reason {reason!r}: use {', '.join(PauseReason)}")
+    with rt.db.write() as session:
+        incident = _load(session, incident_id, "pause it")
+        since = (
+            f" since {to_rfc3339(incident.paused_at)} ({incident.pause_reason})"
+            if incident.paused_at
+            else ""
+        )
+        lifecycle.check_pause(incident, incident.paused_at, since)
+        when = _check_time(rt, at, incident)
+        resumed = repository.events_by_incident(
+            session, incident_ids=[incident_id], kinds=(EventKind.RESUMED,)
+        ).get(incident_id, [])
+        if resumed and when < resumed[-1].at:
+            raise InvalidInput(
+                f"{to_rfc3339(when)} is before the last pause ended ({to_rfc3339(resumed[-1].at)})"
+            )
+        _append(session, rt, incident, EventKind.PAUSED, when, reason=reason)
+        refresh(session, rt, incident)
+        return incident
+
+
+def resume(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
+    """The end of the pause: the stopped clocks count again, their due times moved by
+    the time paused."""
+    with rt.db.write() as session:
+        incident = _load(session, incident_id, "resume it")
+        lifecycle.check_resume(incident, incident.paused_at)
+        assert incident.paused_at is not None
+        when = _check_time(rt, at, incident)
+        if when < incident.paused_at:
+            raise InvalidInput(
+                f"{to_rfc3339(when)} is before the pause began ({to_rfc3339(incident.paused_at)})"
+            )
+        _append(
+            session, rt, incident, EventKind.RESUMED, when, reason=incident.pause_reason
+        )
         refresh(session, rt, incident)
         return incident
 

@@ -42,10 +42,11 @@ from incidentctl.domain import (
     ProblemReason,
     Team,
 )
-from incidentctl.policy.clocks import facts_of
+from incidentctl.policy.clocks import ClockRules, facts_of
 from incidentctl.policy.derived import TimelineEvent, derive, timeline_of
 from incidentctl.policy.notices import Schedule, due_notices, next_notice_at
 from incidentctl.policy.recipients import schedule_of
+from incidentctl.services.versions import rules_of
 from incidentctl.store.bulk import Refused, Row
 from incidentctl.times import to_rfc3339
 
@@ -212,8 +213,11 @@ class ImportLine(_Line):
     cancelled_at: Time = None
     cancel_reason: OptionalText = None
     duplicate_of: Id = None
-    sla: dict[str, Any] | None = None  # (recomputed on import, as is down_again)
-    down_again: dict[str, Any] | None = None
+    sla: dict[str, Any] | None = None  # (recomputed on import, as are down_again, paused_at
+    down_again: dict[str, Any] | None = None  # and pause_reason, from the events)
+    paused_at: Any = None
+    pause_reason: Any = None
+    policy_version: OptionalText = None  # the version its clocks follow (None: in force)
     events: list[ImportEvent] | None = None
 
     @model_validator(mode="after")
@@ -331,7 +335,9 @@ class LineReader:
     ) -> None:
         self.policy = policy
         self.levels: Mapping[int, Any] = policy.levels
-        self.relevel: str = policy.relevel
+        self.rules = rules_of(policy)
+        # the other versions the file's incidents follow: its leading version lines
+        self.versions: dict[str, ClockRules] = {}
         self.context = {"now": now, "levels": self.levels}
         # Without past notices: those due at the import were had where the lines come
         # from; each incident keeps their keys (``notices_handled``).
@@ -406,11 +412,19 @@ class LineReader:
         incident = SimpleNamespace(**row)
         facts = facts_of(incident, events)
         schedule = self.schedule(incident)
+        version = row.get("policy_version")
+        rules = self.rules if version is None else self.versions.get(version)
+        if rules is None and version == self.rules.version:
+            rules = self.rules
+        if rules is None:
+            raise Refused(
+                f"policy_version {version!r} is neither the policy in force nor one of the "
+                "file's version lines (an export begins with those its incidents follow)"
+            )
         derived = derive(
             incident,
             facts,
-            levels=self.levels,
-            relevel=self.relevel,
+            rules=rules,
             schedule=schedule,
             now=self.now,
         )

@@ -50,7 +50,7 @@ from incidentctl.domain import (
     Status,
 )
 from incidentctl.errors import InvalidInput
-from incidentctl.policy.clocks import clock_state
+from incidentctl.policy.clocks import CLOCKS, clock_start, clock_state, stored_clocks
 from incidentctl.store import repository
 from incidentctl.times import to_rfc3339
 
@@ -87,6 +87,12 @@ ROW_COLUMNS = (
     "recovery_stopped_at",
     "resolution_due_at",
     "resolution_stopped_at",
+    "fix_started_at",
+    "fix_due_at",
+    "fix_stopped_at",
+    "paused_at",
+    "paused_seconds",
+    "policy_version",
 )
 IncidentRow = namedtuple("IncidentRow", ROW_COLUMNS)  # type: ignore[misc]
 # The verdicts counted per level and clock, in the report's order.
@@ -281,6 +287,8 @@ def load_report(rt: Any, period: Period) -> dict[str, Any]:
         before, period=previous_period, levels=levels, now=rt.now, major=major, detail=False
     )
     document["previous"] = compare(document, earlier)
+    for added in ("paused", "policy_versions"):  # (after the figures scripts knew before)
+        document[added] = document.pop(added)
     return document
 
 
@@ -360,11 +368,6 @@ def _attainment(met: int, breached: int) -> float | None:
     return round(100 * met / (met + breached), 1) if met + breached else None
 
 
-def _start(row: Any, clock: str) -> datetime:
-    start: datetime = row.occurred_at if clock == ClockName.RECOVERY else row.reported_at
-    return start
-
-
 def _z(moment: datetime) -> str:
     """``to_rfc3339`` for the UTC times read from the store (isoformat: strftime is slow)."""
     if moment.tzinfo is not UTC:
@@ -411,13 +414,15 @@ def summarize(
     zone = period.zone
     by_day = Counter(row.reported_at.astimezone(zone).date().isoformat() for row in rows)
 
+    # the fix clock is reported where some incident of the period has one
+    shown = tuple(ClockName) if any(r.fix_started_at for r in rows) else CLOCKS
     sla: dict[str, dict[str, dict[str, Any]]] = {
-        str(level): {
-            clock: {**dict.fromkeys(_STATES, 0), "attainment": None} for clock in ClockName
-        }
+        str(level): {clock: {**dict.fromkeys(_STATES, 0), "attainment": None} for clock in shown}
         for level in level_keys
     }
-    spans: dict[str, list[float]] = {clock: [] for clock in ClockName}
+    spans: dict[str, list[float]] = {clock: [] for clock in shown}
+    paused: dict[str, dict[str, int]] = {}
+    versions: Counter[str] = Counter()
     breaches: list[dict[str, Any]] = []
     transferred: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
@@ -426,15 +431,22 @@ def summarize(
     reviews_owed: list[Any] = []
     for row in rows:
         verdicts = sla[str(row.level)]
-        for clock, due, stopped in (
-            (ClockName.RESPONSE, row.response_due_at, row.response_stopped_at),
-            (ClockName.RECOVERY, row.recovery_due_at, row.recovery_stopped_at),
-            (ClockName.RESOLUTION, row.resolution_due_at, row.resolution_stopped_at),
-        ):
+        versions[row.policy_version or "in force"] += 1
+        pause_s = row.paused_seconds + (
+            int((now - row.paused_at).total_seconds()) if row.paused_at else 0
+        )
+        if pause_s:
+            level_pauses = paused.setdefault(str(row.level), {"incidents": 0, "paused_s": 0})
+            level_pauses["incidents"] += 1
+            level_pauses["paused_s"] += pause_s
+        for clock in stored_clocks(row):
+            due = getattr(row, f"{clock}_due_at")
+            stopped = getattr(row, f"{clock}_stopped_at")
             state = clock_state(due, stopped, now)
-            verdicts[clock][state] += 1
+            # a paused clock is undecided, as a running one is (its time: "paused")
+            verdicts[clock][ClockState.RUNNING if state == ClockState.PAUSED else state] += 1
             if stopped is not None:
-                spans[clock].append((stopped - _start(row, clock)).total_seconds())
+                spans[clock].append((stopped - clock_start(row, clock)).total_seconds())
             if state == ClockState.BREACHED and not detail:
                 breaches.append(row.id)
             elif state == ClockState.BREACHED:
@@ -553,7 +565,7 @@ def summarize(
         "by_status": {s: by_status.get(s, 0) for s in Status if s != Status.CANCELLED},
         "by_day": _days(period, by_day),
         "sla": sla,
-        "durations": {clock: _stats(spans[clock]) for clock in ClockName},
+        "durations": {clock: _stats(spans[clock]) for clock in shown},
         "breaches": breaches,
         "transferred": transferred,
         "problems": problems,
@@ -563,6 +575,10 @@ def summarize(
         "lessons": lessons,
         "cancelled": cancelled,
         "deliveries": dict(data.deliveries),
+        # time waiting on customers, vendors and changes, by level (not counted by the
+        # clocks a pause stops), and the policy versions the incidents' clocks follow
+        "paused": {key: paused[key] for key in map(str, level_keys) if key in paused},
+        "policy_versions": dict(sorted(versions.items())),
     }
 
 
@@ -617,7 +633,7 @@ def compare(current: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str,
         },
         "durations": {
             clock: {
-                key: diff(stats[key], earlier["durations"][clock][key])
+                key: diff(stats[key], earlier["durations"].get(clock, {}).get(key))
                 for key in ("mean_s", "median_s", "p90_s")
             }
             for clock, stats in current["durations"].items()

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from incidentctl.store.engine import Database
 
 # The newest revision in store/migrations/versions; a test checks they agree.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -39,12 +39,31 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | Non
 
     from incidentctl.store.engine import lock_for_migration
 
-    with db.writer.connect() as conn, conn.begin():
-        lock_for_migration(conn)
-        before = current_revision(conn)
-        command.upgrade(alembic_config(conn), revision)
-        after = current_revision(conn)
+    with db.writer.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # A migration that rebuilds a table (SQLite cannot alter a column) must not
+            # trip over the foreign keys that point at it; this is only ever switched
+            # outside a transaction. Checked before the commit, switched back after.
+            _foreign_keys(conn, on=False)
+        try:
+            with conn.begin():
+                lock_for_migration(conn)
+                before = current_revision(conn)
+                command.upgrade(alembic_config(conn), revision)
+                after = current_revision(conn)
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("the migration left rows whose foreign keys are broken")
+        finally:
+            if sqlite:
+                _foreign_keys(conn, on=True)
     return before, after
+
+
+def _foreign_keys(conn: Connection, *, on: bool) -> None:
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def ensure_current(db: Database) -> None:

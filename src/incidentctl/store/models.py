@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint, text
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-__all__ = ["Delivery", "Event", "Incident", "SQLModel"]
+__all__ = ["Delivery", "Event", "Incident", "Pass", "PolicyVersion", "SQLModel"]
 
 from incidentctl.domain import Channel, DeliveryStatus, Status, Team
 from incidentctl.store.types import UTCDateTime
@@ -63,12 +63,24 @@ class Incident(SQLModel, table=True):
     updated_at: datetime = _time(nullable=False)
     # The SLA clocks, kept current on every change so that lists, the board and
     # "what is due at T" are indexed queries and never replay the event log.
-    response_due_at: datetime = _time(nullable=False)
+    # A due time is None while a pause stops the clock.
+    response_due_at: datetime | None = _time()
     response_stopped_at: datetime | None = _time()
-    recovery_due_at: datetime = _time(nullable=False)
+    recovery_due_at: datetime | None = _time()
     recovery_stopped_at: datetime | None = _time()
-    resolution_due_at: datetime = _time(nullable=False)
+    resolution_due_at: datetime | None = _time()
     resolution_stopped_at: datetime | None = _time()
+    # The developers' fix clock (from the transfer to them), where the level has one.
+    fix_started_at: datetime | None = _time()
+    fix_due_at: datetime | None = _time()
+    fix_stopped_at: datetime | None = _time()
+    # The pause that stands (None: not paused), and the ended pauses' time in all.
+    paused_at: datetime | None = _time()
+    pause_reason: str | None = None
+    paused_seconds: int = 0
+    # The policy version its clocks follow (``policy_versions``); None: the policy in
+    # force (an incident from before versions were recorded).
+    policy_version: str | None = None
     # Down again (``reopen --down``) and not recovered since: since when, and when the
     # recovery is due again (the level's recovery target from then). The clocks keep
     # their first verdicts; this is the deadline of the outage that came back.
@@ -137,6 +149,17 @@ class Delivery(SQLModel, table=True):
     lease_until: datetime | None = _time()
     sent_at: datetime | None = _time()
     error: str | None = None
+
+
+class PolicyVersion(SQLModel, table=True):
+    """The clock part of a policy (levels, re-level mode, calendars) as canonical JSON,
+    named by the hash of that text: what an incident's ``policy_version`` refers to."""
+
+    __tablename__ = "policy_versions"
+
+    version: str = Field(primary_key=True)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = _time(nullable=False)
 
 
 class Pass(SQLModel, table=True):

@@ -23,7 +23,7 @@ from sqlmodel import col
 from incidentctl.domain import NOT_CLOSED, Awaiting, DeliveryStatus, EventKind, NoticeName, Status
 from incidentctl.errors import InvalidInput, NotFound
 from incidentctl.store import engine
-from incidentctl.store.models import Delivery, Event, Incident, Pass
+from incidentctl.store.models import Delivery, Event, Incident, Pass, PolicyVersion
 
 INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -41,9 +41,34 @@ CLOCK_EVENTS = (
     EventKind.RESOLVED,
     EventKind.RELEVELLED,
     EventKind.REOPENED,
+    EventKind.PAUSED,
+    EventKind.RESUMED,
 )
 _FINAL = tuple(s for s in DeliveryStatus if s.final)
 _DELIVERED = tuple(s for s in DeliveryStatus if s.delivered)
+
+
+# --------------------------------------------------------------------------- policy versions
+
+
+def add_policy_version(session: Session, *, version: str, text: str, now: datetime) -> None:
+    """Record a policy version's text, once."""
+    if session.get(PolicyVersion, version) is None:
+        session.add(PolicyVersion(version=version, text=text, created_at=now))
+        session.flush()
+
+
+def policy_version_text(session: Session, *, version: str) -> str | None:
+    found = session.get(PolicyVersion, version)
+    return found.text if found is not None else None
+
+
+def policy_versions(session: Session, *, versions: Iterable[str] | None = None) -> dict[str, str]:
+    """The texts of these versions (all: None), by version."""
+    stmt = select(PolicyVersion)
+    if versions is not None:
+        stmt = stmt.where(col(PolicyVersion.version).in_(list(versions)))
+    return {v.version: v.text for v in session.execute(stmt).scalars()}
 
 
 # --------------------------------------------------------------------------- incidents
