@@ -69,7 +69,13 @@ def test_the_readme_lists_every_exit_code_with_its_json_error():
 
 # How docs/policy.md names the keys of a table of tables (a dict of models), and the
 # notification rules (one model, four fields): `levels.N.response`, `notifications.RULE.sms`.
-PLACEHOLDERS = {"levels": "N", "services": "NAME", "contacts": "NAME", "transports": "CHANNEL"}
+PLACEHOLDERS = {
+    "levels": "N",
+    "services": "NAME",
+    "contacts": "NAME",
+    "transports": "CHANNEL",
+    "calendars": "NAME",
+}
 
 
 def _models_in(annotation):

@@ -35,15 +35,14 @@ def paused_policy(tmp_path, monkeypatch):
 
 
 def opened(cli, level: int = 2) -> int:
-    doc = cli.json("open", "Card payments fail", "--level", str(level), "--service", "payments",
-                   now=at(0))
+    doc = cli.json(
+        "open", "Card payments fail", "--level", str(level), "--service", "payments", now=at(0)
+    )
     return doc["id"]
 
 
 @pytest.mark.storage_contract
-def test_a_pause_stops_the_pausable_clock_and_moves_its_due_by_the_time_paused(
-    cli, paused_policy
-):
+def test_a_pause_stops_the_pausable_clock_and_moves_its_due_by_the_time_paused(cli, paused_policy):
     n = opened(cli)
     cli("ack", str(n), now=at(5), expect=0)
     doc = cli.json("pause", str(n), "--reason", "awaiting-customer", now=at(60))
@@ -83,8 +82,9 @@ def test_a_relevel_keeps_the_time_already_paused(cli, paused_policy):
     n = opened(cli)
     cli("pause", str(n), "--reason", "awaiting-customer", now=at(60), expect=0)
     cli("resume", str(n), now=at(180), expect=0)
-    doc = cli.json("relevel", str(n), "--level", "3", "--reason", "no impact after all",
-                   now=at(200))
+    doc = cli.json(
+        "relevel", str(n), "--level", "3", "--reason", "no impact after all", now=at(200)
+    )
     # keep-start: Level 3's 60 days from the report, plus the two hours paused at Level 2
     assert doc["sla"]["resolution"]["due_at"] == at(60 * 24 * 60 + 120)
 
@@ -164,7 +164,10 @@ def test_the_report_counts_paused_time(cli, paused_policy):
 
 def test_progress_notices_wait_while_paused(cli, paused_policy, tmp_path):
     # Level 2 notifies: progress every hour (shipped). Printed, so each pass shows them.
-    text = paused_policy.read_text() + '\n[transports.email]\ntype = "print"\n[transports.sms]\ntype = "print"\n'
+    text = (
+        paused_policy.read_text()
+        + '\n[transports.email]\ntype = "print"\n[transports.sms]\ntype = "print"\n'
+    )
     paused_policy.write_text(text)
     n = opened(cli)
     cli("ack", str(n), now=at(1), expect=0)

@@ -15,14 +15,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -30,6 +31,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -38,9 +40,16 @@ from incidentctl.domain import ClockName, ContactChannel, NoticeName, NoticeRule
 from incidentctl.errors import ConfigError, Conflict, InvalidInput
 from incidentctl.times import format_duration, parse_duration
 
+if TYPE_CHECKING:
+    from holidays import HolidayBase
+
 __all__ = [
+    "ALWAYS_CALENDAR",
     "BUILTIN_SOURCE",
+    "CalendarConfig",
+    "CalendarData",
     "ClockPolicy",
+    "HolidayDates",
     "clock_policy",
     "clock_text",
     "CommandTransport",
@@ -118,7 +127,9 @@ Offset = Annotated[timedelta, BeforeValidator(_offset)]  # "0m" allowed
 
 def _fraction(value: Any) -> Any:
     """A share of a target: ``"75%"`` is 0.75, strictly between 0% and 100%."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*", value) if isinstance(value, str) else None
+    match = (
+        re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*", value) if isinstance(value, str) else None
+    )
     if match is None:
         raise ValueError(f'expected a percentage of the target like "75%", got {value!r}')
     share = float(match[1]) / 100
@@ -150,6 +161,28 @@ class Level(_Model):
     # The developers' part: a target from the transfer to them until the solution.
     # Unset: no fix clock at this level.
     fix: Duration | None = None
+    # The calendar the clocks count in ([calendars.NAME] or "24/7"); a clock's own key
+    # wins. Unset: 24/7.
+    calendar: Name | None = None
+    response_calendar: Name | None = None
+    recovery_calendar: Name | None = None
+    resolution_calendar: Name | None = None
+
+    @field_validator(
+        "calendar", "response_calendar", "recovery_calendar", "resolution_calendar", mode="before"
+    )
+    @classmethod
+    def _known_calendar(cls, value: Any) -> Any:
+        return _not_refused(value)  # an unknown name, found by Policy
+
+    def calendar_name(self, clock: str) -> str | None:
+        """The calendar ``clock`` counts in at this level: its own key, else
+        ``calendar``; None: 24/7 (unset, or "24/7")."""
+        if clock not in tuple(ClockName):
+            raise ValueError(f"no clock {clock!r}")
+        own: str | None = getattr(self, f"{clock}_calendar", None)
+        name = own or self.calendar
+        return None if name == ALWAYS_CALENDAR else name
 
 
 class EmailRule(_Model):
@@ -370,6 +403,348 @@ class Escalation(_Model):
     expect_every: Duration = timedelta(minutes=5)
 
 
+# --------------------------------------------------------------------------- calendars
+
+# The reserved calendar name: the clock runs all the time (the seed's 24/7).
+ALWAYS_CALENDAR = "24/7"
+_LEVEL_CALENDAR_KEYS = (
+    "calendar",
+    "response_calendar",
+    "recovery_calendar",
+    "resolution_calendar",
+)
+_DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
+_DAY_MINUTES = 24 * 60
+_HOURS_EXAMPLE = 'write "HH:MM-HH:MM", several comma-separated, e.g. "09:00-12:00, 13:00-18:00"'
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A value the policy refused before its key's model saw it (a problem found where
+    the whole file is in view): the key's own validator raises ``why``, so the message
+    names that key (``calendars.office.ics: ...``)."""
+
+    why: str
+
+
+def _not_refused(value: Any) -> Any:
+    if isinstance(value, _Refused):
+        raise ValueError(value.why)
+    return value
+
+
+def _open_ranges(text: str) -> tuple[tuple[int, int], ...]:
+    """``"09:00-12:00, 13:00-18:00"`` as minutes of the day: ``((540, 720), (780, 1080))``."""
+    ranges: list[tuple[int, int]] = []
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})\s*", part)
+        if match is None:
+            raise ValueError(f"not open hours: {text!r} ({_HOURS_EXAMPLE}; leave a closed day out)")
+        opens = _minute_of_day(int(match[1]), int(match[2]), text, end=False)
+        closes = _minute_of_day(int(match[3]), int(match[4]), text, end=True)
+        if closes <= opens:
+            raise ValueError(
+                f"{part.strip()!r} does not end after it starts: a range past midnight ends "
+                'at "24:00" and goes on at "00:00" the next day'
+            )
+        if ranges and opens < ranges[-1][1]:
+            raise ValueError(f"{text!r}: the ranges must be in order and must not overlap")
+        ranges.append((opens, closes))
+    return tuple(ranges)
+
+
+def _minute_of_day(hour: int, minute: int, text: str, *, end: bool) -> int:
+    if (hour, minute) == (24, 0) and end:
+        return _DAY_MINUTES
+    if hour > 23 or minute > 59:
+        latest = '"24:00" at the latest' if end else '"23:59" at the latest'
+        raise ValueError(f"{text!r}: {hour:02d}:{minute:02d} is not a time of day ({latest})")
+    return hour * 60 + minute
+
+
+def _format_ranges(ranges: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(
+        f"{opens // 60:02d}:{opens % 60:02d}-{closes // 60:02d}:{closes % 60:02d}"
+        for opens, closes in ranges
+    )
+
+
+def _is_zone(name: object) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(name, str):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _ics_holidays(path: Path) -> dict[date, str]:
+    """The dates of an ICS file's all-day events (DTEND exclusive), with their
+    summaries; ``ValueError`` saying what is wrong with the file."""
+    import icalendar
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        calendar = icalendar.Calendar.from_ical(raw)
+    except ValueError as exc:
+        raise ValueError(f"{path} is not an iCalendar file: {exc}") from None
+    names: dict[date, list[str]] = {}
+    for event in calendar.walk("VEVENT"):
+        summary = str(event.get("SUMMARY", "")).strip() or "holiday"
+        if "DTSTART" not in event:
+            raise ValueError(f"{path}: the event {summary!r} has no DTSTART")
+        if "RRULE" in event:
+            raise ValueError(
+                f"{path}: the event {summary!r} repeats (RRULE), which is not expanded: "
+                "give each date its own event"
+            )
+        start = event.decoded("DTSTART")
+        if "DTEND" in event:
+            end = event.decoded("DTEND")
+        elif "DURATION" in event:
+            end = start + event.decoded("DURATION")
+        else:
+            end = start + timedelta(days=1)
+        if isinstance(start, datetime) or isinstance(end, datetime):
+            raise ValueError(
+                f"{path}: the event {summary!r} on {start:%Y-%m-%d} has a time of day; "
+                "only all-day events are holidays"
+            )
+        day = start
+        while day < end or day == start:
+            names.setdefault(day, []).append(summary)
+            day += timedelta(days=1)
+    return {day: "; ".join(dict.fromkeys(found)) for day, found in sorted(names.items())}
+
+
+class HolidayDates(Container[date]):
+    """A calendar's holidays: its listed dates, its ICS file's, and its country's."""
+
+    def __init__(
+        self,
+        listed: Iterable[date],
+        named: Mapping[date, str],
+        country: HolidayBase | None = None,
+    ) -> None:
+        self._listed = frozenset(listed)
+        self._named = dict(named)
+        self._country = country
+
+    def __contains__(self, day: object) -> bool:
+        return (
+            day in self._listed
+            or day in self._named
+            or (self._country is not None and isinstance(day, date) and day in self._country)
+        )
+
+    def name(self, day: date) -> str | None:
+        """The holiday's name (the ICS event's summary, else the country's); None for a
+        date only listed in ``holidays``."""
+        if day in self._named:
+            return self._named[day]
+        if self._country is not None:
+            found: str | None = self._country.get(day)
+            return found
+        return None
+
+
+@dataclass(frozen=True)
+class CalendarData:
+    """The plain data a business calendar is built from (``policy.calendar``'s
+    ``build_calendar`` takes it): the zone, the open ranges of each weekday (0 Monday,
+    minutes of the day, 1440 for "24:00") and the holidays."""
+
+    zone: ZoneInfo
+    hours: Mapping[int, tuple[tuple[int, int], ...]]
+    holidays: HolidayDates
+
+    def holiday_name(self, day: date) -> str | None:
+        return self.holidays.name(day)
+
+
+class CalendarConfig(_Model):
+    """``[calendars.NAME]``: business hours an SLA clock may count in.
+
+    Self-contained once loaded: ``ics`` was read into ``ics_dates`` (its path is kept
+    only to say where they came from), so the dumped form reads back as the same
+    calendar without the file."""
+
+    # Required once loaded: a calendar without one takes the policy's top-level zone.
+    timezone: str
+    mon: str | None = None
+    tue: str | None = None
+    wed: str | None = None
+    thu: str | None = None
+    fri: str | None = None
+    sat: str | None = None
+    sun: str | None = None
+    holidays: list[date] = []
+    ics: str | None = None
+    # The dates ``ics`` gave when the policy was loaded, with the events' summaries.
+    # Given in the file, they are taken as they are and ``ics`` is not read again.
+    ics_dates: dict[date, str] | None = None
+    country: str | None = None  # ISO code for the holidays package: "DE"
+    subdivision: str | None = None  # of that country: "BY"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_ics(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, Mapping) or not isinstance(data.get("ics"), str):
+            return data
+        if data.get("ics_dates") is not None:
+            return data
+        written = data["ics"]
+        path = Path(written)
+        base = (info.context or {}).get("policy_dir")
+        if base is not None and not path.is_absolute():
+            path = Path(base) / path
+        try:
+            return {**data, "ics_dates": _ics_holidays(path)}
+        except ValueError as exc:
+            return {**data, "ics": _Refused(f"{written!r}: {exc}")}
+
+    @field_validator("timezone", "ics", mode="before")
+    @classmethod
+    def _refused_before(cls, value: Any) -> Any:
+        return _not_refused(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _calendar_zone(cls, value: str) -> str:
+        if not _is_zone(value):
+            raise ValueError(
+                f"{value!r} is not a known time zone; use a name such as Europe/Berlin or UTC"
+            )
+        return value
+
+    @field_validator(*_DAY_KEYS, mode="before")
+    @classmethod
+    def _day_hours(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"expected open hours as a string, got {value!r} ({_HOURS_EXAMPLE})")
+        return _format_ranges(_open_ranges(value))
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _holiday_dates(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError(f'expected a list of dates like ["2026-12-25"], got {value!r}')
+        days = set()
+        for item in value:
+            if isinstance(item, date) and not isinstance(item, datetime):
+                days.add(item)
+            elif isinstance(item, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", item):
+                try:
+                    days.add(date.fromisoformat(item))
+                except ValueError as exc:
+                    raise ValueError(f"{item!r} is not a date: {exc}") from None
+            else:
+                raise ValueError(f'{item!r} is not a date like "2026-12-25"')
+        return sorted(days)
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import holidays
+
+        known = holidays.list_supported_countries()
+        if value.upper() not in known:
+            raise ValueError(
+                f"{value!r} is not a country the holidays package knows; use an ISO 3166-1 "
+                "code such as DE, US or CN"
+            )
+        return value.upper()
+
+    @field_validator("subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or "country" not in info.data:  # a bad country is said there
+            return value
+        country = info.data["country"]
+        if country is None:
+            raise ValueError('a subdivision needs a country (e.g. country = "DE")')
+        import holidays
+
+        known = holidays.list_supported_countries()[country]
+        for code in known:
+            if code.upper() == value.upper():
+                return str(code)
+        raise ValueError(
+            f"{value!r} is not a subdivision of {country} (known: {', '.join(known) or 'none'})"
+        )
+
+    @model_validator(mode="after")
+    def _has_open_hours(self) -> CalendarConfig:
+        if not any(getattr(self, key) for key in _DAY_KEYS):
+            raise ValueError(
+                'no open hours in the week: give at least one day, e.g. mon = "09:00-18:00"'
+            )
+        return self
+
+    def hours(self) -> dict[int, tuple[tuple[int, int], ...]]:
+        """The open ranges of each weekday (0 Monday), minutes of the day; closed days
+        are left out."""
+        return {
+            day: _open_ranges(text)
+            for day, key in enumerate(_DAY_KEYS)
+            if (text := getattr(self, key)) is not None
+        }
+
+    def spec(self) -> CalendarData:
+        """The plain data a business calendar is built from (``build_calendar``)."""
+        country = None
+        if self.country is not None:
+            import holidays
+
+            kind = holidays.country_holidays(self.country, subdiv=self.subdivision)
+            # names a person reads: in English where the package has them
+            language = "en_US" if "en_US" in kind.supported_languages else None
+            country = holidays.country_holidays(
+                self.country, subdiv=self.subdivision, language=language
+            )
+        return CalendarData(
+            zone=ZoneInfo(self.timezone),
+            hours=self.hours(),
+            holidays=HolidayDates(self.holidays, self.ics_dates or {}, country),
+        )
+
+
+def _calendar_with_zone(spec: Any, zone: Any) -> Any:
+    """A ``[calendars.NAME]`` table without ``timezone`` takes the policy's."""
+    if not isinstance(spec, Mapping) or "timezone" in spec:
+        return spec
+    if zone is None:
+        why = "no time zone: set timezone here or the policy's top-level timezone"
+        return {**spec, "timezone": _Refused(why)}
+    if not _is_zone(zone):
+        return {**spec, "timezone": _Refused("no time zone: the top-level timezone is not one")}
+    return {**spec, "timezone": zone}
+
+
+def _level_with_known_calendars(level: Any, known: Iterable[str]) -> Any:
+    """A level naming a calendar the policy does not define has that key refused."""
+    if not isinstance(level, Mapping):
+        return level
+    names = sorted(known)
+    checked = dict(level)
+    for key in _LEVEL_CALENDAR_KEYS:
+        name = level.get(key)
+        if isinstance(name, str) and name not in (*names, ALWAYS_CALENDAR):
+            choices = ", ".join(f'"{n}"' for n in (*names, ALWAYS_CALENDAR))
+            checked[key] = _Refused(f"no calendar {name!r} in the policy (calendars: {choices})")
+    return checked
+
+
 class Policy(_Model):
     relevel: RelevelMode = RelevelMode.KEEP_START
     # The team's zone (an IANA name): the review and the report are written in it.
@@ -383,6 +758,40 @@ class Policy(_Model):
     transports: dict[ContactChannel, Transport] = {}
     retry: Retry = Retry()
     escalation: Escalation = Escalation()
+    calendars: dict[str, CalendarConfig] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calendars_in_view(cls, data: Any) -> Any:
+        """What a calendar or a level's calendar key needs of the whole file: the
+        top-level zone, the calendars' names."""
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        calendars = data.get("calendars")
+        if not isinstance(calendars, Mapping):
+            calendars = {}
+        if calendars:
+            zone = data.get("timezone")
+            data["calendars"] = {
+                name: _calendar_with_zone(spec, zone) for name, spec in calendars.items()
+            }
+        if isinstance(data.get("levels"), Mapping):
+            data["levels"] = {
+                n: _level_with_known_calendars(level, calendars)
+                for n, level in data["levels"].items()
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _level_calendars_exist(self) -> Policy:
+        # (a file's unknown names were refused at the key; this covers models built in code)
+        for n, level in self.levels.items():
+            for key in _LEVEL_CALENDAR_KEYS:
+                name = getattr(level, key)
+                if name not in (None, ALWAYS_CALENDAR, *self.calendars):
+                    raise ValueError(f"level {n}: {key}: no calendar {name!r} in the policy")
+        return self
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -495,6 +904,7 @@ class ClockPolicy(_Model):
 
     relevel: RelevelMode = RelevelMode.KEEP_START
     levels: dict[int, Level]
+    calendars: dict[str, CalendarConfig] = {}
 
 
 def clock_text(policy: Policy | ClockPolicy) -> str:
@@ -656,8 +1066,10 @@ def parse_policy(text: str, source: str) -> Policy:
     secrets = list(_literal_secrets(data, ()))
     if secrets:
         raise ConfigError("\n".join(f"{source}: {problem}" for problem in secrets))
+    # An ICS path is relative to the policy file's directory (the built-in: the cwd).
+    context = {"policy_dir": str(Path(source).parent)} if source != BUILTIN_SOURCE else {}
     try:
-        return Policy.model_validate(data)
+        return Policy.model_validate(data, context=context)
     except ValidationError as exc:
         lines = [f"{source}: {_error_line(err)}" for err in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
@@ -855,6 +1267,8 @@ def policy_as_dict(policy: Policy) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     if isinstance(value, timedelta):
         return format_duration(value)
+    if isinstance(value, date):  # calendars' holidays: "2026-12-25"
+        return value.isoformat()
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

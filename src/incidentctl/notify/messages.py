@@ -278,8 +278,9 @@ def _body(
         left = rough_duration(due - context.now) if due else "some time"
         of = f" {rough_duration(target)}" if target else ""
         lines = [
-            f"{warned.capitalize()} has used {used} its{of} target: due {stamp(due)} "
-            f"(in {left})." if due else f"{warned.capitalize()} nears its target."
+            f"{warned.capitalize()} has used {used} its{of} target: due {stamp(due)} (in {left})."
+            if due
+            else f"{warned.capitalize()} nears its target."
         ]
         return lines, f"{warned.capitalize()} due in {left}. {context.action()}"
     clock = name.clock

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from incidentctl.domain import REPORT_LISTS, ClockName
+from incidentctl.domain import REPORT_LISTS
 from incidentctl.errors import InvalidInput
 from incidentctl.output.documents import dumps
 from incidentctl.output.text import local_time, md, md_line

@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 from functools import partial
 from typing import Any
 
-from incidentctl.domain import ClockName, ClockState, EventKind, NoteKind, ProblemReason
+from incidentctl.domain import ClockState, EventKind, NoteKind, ProblemReason
 from incidentctl.output.terminal import event_summary
 from incidentctl.output.text import md, md_heading, md_line, zoned_time
 from incidentctl.policy.clocks import clock_start, clock_state, stored_clocks

@@ -183,9 +183,7 @@ def incident_table(  # type: ignore[no-untyped-def]
                 "Service": Text(literal(incident.service)),
                 "Assignee": Text(literal(incident.assignee or "—")),
                 "Title": Text(literal(incident.title)),
-                **{
-                    clock.capitalize(): clock_cell(sla, incident, clock, now) for clock in CLOCKS
-                },
+                **{clock.capitalize(): clock_cell(sla, incident, clock, now) for clock in CLOCKS},
             }
         )
 

@@ -190,9 +190,7 @@ def _first(*times: datetime | None) -> datetime | None:
     return first
 
 
-def clock_state(
-    due_at: datetime | None, stopped_at: datetime | None, now: datetime
-) -> ClockState:
+def clock_state(due_at: datetime | None, stopped_at: datetime | None, now: datetime) -> ClockState:
     """`met`: stopped at/before due; `breached`: stopped after due or running at/after due;
     `paused`: no due time (a pause stops it), not stopped."""
     stopped_at = _opt_utc(stopped_at, "stopped_at")

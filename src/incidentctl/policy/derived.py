@@ -83,9 +83,7 @@ def derive(
         # the level's recovery target from the moment it went down again.
         nearest = down[1] if nearest is None else min(nearest, down[1])
     paused = facts.paused
-    ended = sum(
-        ((p.end - p.start).total_seconds() for p in facts.pauses if p.end is not None), 0.0
-    )
+    ended = sum(((p.end - p.start).total_seconds() for p in facts.pauses if p.end is not None), 0.0)
     return Derived(
         clocks=clocks,
         deadline_at=None if incident.closed_at or incident.cancelled_at else nearest,

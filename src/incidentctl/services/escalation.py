@@ -27,7 +27,6 @@ from incidentctl.domain import DeliveryStatus, EventKind, NoteKind, NoticeName
 from incidentctl.notify.messages import Draft, Note, combined, draft
 from incidentctl.notify.transports import Message, Result, send
 from incidentctl.policy.clocks import facts_of, is_handover
-from incidentctl.services.versions import rules_for
 from incidentctl.policy.notices import (
     Notice,
     due_notices,
@@ -36,6 +35,7 @@ from incidentctl.policy.notices import (
     retry_delay,
 )
 from incidentctl.policy.recipients import PlannedDelivery, schedule_of
+from incidentctl.services.versions import rules_for
 from incidentctl.store import repository
 from incidentctl.store.engine import Database
 from incidentctl.store.models import Delivery, Event, Incident

@@ -457,9 +457,7 @@ def reopen(
         return incident
 
 
-def pause(
-    rt: Runtime, incident_id: int, *, reason: str, at: datetime | None = None
-) -> Incident:
+def pause(rt: Runtime, incident_id: int, *, reason: str, at: datetime | None = None) -> Incident:
     """Waiting on the customer, a vendor or a change: the clocks the level's policy
     names (``pausable``) stop until ``resume``."""
     if reason not in set(PauseReason):
@@ -497,9 +495,7 @@ def resume(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Inci
             raise InvalidInput(
                 f"{to_rfc3339(when)} is before the pause began ({to_rfc3339(incident.paused_at)})"
             )
-        _append(
-            session, rt, incident, EventKind.RESUMED, when, reason=incident.pause_reason
-        )
+        _append(session, rt, incident, EventKind.RESUMED, when, reason=incident.pause_reason)
         refresh(session, rt, incident)
         return incident
 

@@ -47,7 +47,7 @@ def _rules(part: ClockPolicy, version: str) -> ClockRules:
     return ClockRules(
         levels=part.levels,
         relevel=part.relevel,
-        calendars=build_calendars(getattr(part, "calendars", {})),
+        calendars=build_calendars({name: c.spec() for name, c in part.calendars.items()}),
         version=version,
     )
 
