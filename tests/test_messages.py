@@ -58,17 +58,24 @@ def emails(smtp: SmtpServer, notice: str) -> list[str]:
 
 def test_every_notice_kinds_sms_is_one_gsm7_message(cli, tmp_path, servers):
     smtp, http = servers
-    policy(tmp_path, smtp, http)
+    # warnings at half of each target, and a fix clock of 2h at Level 1
+    warning = (
+        '[notifications.warning]\nat = ["50%"]\nsms = ["service_owner"]\n'
+        'email = { to = ["service_owner"] }\n'
+    )
+    policy(tmp_path, smtp, http, "\n" + warning)
+    path = tmp_path / "sla.toml"
+    path.write_text(path.read_text().replace("[levels.1]\n", '[levels.1]\nfix = "2h"\n', 1))
     cli(
         "open", TITLE, "--level", "1", "--service", "payments",
         "--reporter", "Wang Fang", "--contact", "+86 138 0000 0099", now=T0,
     )  # fmt: skip
     cli("open", TITLE, "--level", "1", "--service", "payments", now=T0)  # left to breach
-    for minutes in (1, 11):
+    for minutes in (1, 6, 11):
         cli("escalate", now=at(minutes), expect=None)
     cli("--as", "wang.lei", "ack", "1", now=at(12))
     cli("--as", "wang.lei", "transfer", "1", "--to", "liu.yang", "--reason", "a bug", now=at(13))
-    for minutes in (14, 61, 121):
+    for minutes in (14, 61, 121, 134):
         cli("escalate", now=at(minutes), expect=None)
     cli("recover", "1", now=at(130))
     cli("resolve", "1", "--solution", "gateway rolled back", now=at(140))
@@ -77,7 +84,7 @@ def test_every_notice_kinds_sms_is_one_gsm7_message(cli, tmp_path, servers):
     for minutes in (143, 201):
         cli("escalate", now=at(minutes), expect=None)
     cli("--as", "zhang.min", "approve", "1", now=at(202))  # the reporter is asked to confirm
-    for minutes in (203, 7 * 24 * 60 + 1):
+    for minutes in (203, 84 * 60 + 1, 7 * 24 * 60 + 1):
         cli("escalate", now=at(minutes), expect=None)
     texts: dict[str, list[str]] = {}
     for body in http.bodies("/sms"):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,7 +26,7 @@ from incidentctl.cli.options import (
     runtime,
 )
 from incidentctl.domain import Status
-from incidentctl.output import formats
+from incidentctl.output import Format, formats
 
 ReportFormats = formats("table", "json", "csv", "markdown", "html")
 ExportFormats = formats("ndjson", "json", "csv")
@@ -134,7 +135,7 @@ def export(
     from incidentctl.cli.options import parse_when
     from incidentctl.output.documents import export_document
     from incidentctl.services.handling import IncidentFilter
-    from incidentctl.services.transfer import export_records
+    from incidentctl.services.transfer import export_records, version_records
 
     rt = runtime(ctx)
     flt = IncidentFilter(
@@ -148,9 +149,12 @@ def export(
         limit=limit,
         all_statuses=True,
     )
+    chosen = chosen_format(format_, as_json)
     records = export_records(rt.db, flt, rt.now)
-    documents = (export_document(row, events, rt.now) for row, events in records)
-    output.write_documents(chosen_format(format_, as_json), documents)
+    documents: Iterable[Any] = (export_document(row, events, rt.now) for row, events in records)
+    if chosen is Format.NDJSON:  # (what import reads: the policy versions come first)
+        documents = itertools.chain(version_records(rt.db, flt, rt.now), documents)
+    output.write_documents(chosen, documents)
 
 
 @app.command("import", acts=True)

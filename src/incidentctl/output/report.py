@@ -379,6 +379,10 @@ def print_table(
             out.print(Text("• " + literal(text)))
             out.print(Text("  " + literal(source), style="dim"))
 
+    out.print()
+    for line in clock_lines(document):
+        out.print(Text(line))
+
     d = document["deliveries"]
     out.print()
     out.print(Text("Deliveries", style="bold"))
@@ -387,6 +391,20 @@ def print_table(
     out.print(Text("Change against the previous period", style="bold"))
     for line in change_lines(document):
         out.print(Text(line))
+
+
+def clock_lines(document: Mapping[str, Any]) -> list[str]:
+    """The time paused per level, and the policy versions the clocks followed."""
+    paused = document.get("paused") or {}
+    lines = [
+        f"paused at Level {level}: {v['incidents']} incidents, "
+        f"{format_duration(timedelta(seconds=v['paused_s']))} in all"
+        for level, v in paused.items()
+    ] or ["paused: none"]
+    versions = document.get("policy_versions") or {}
+    named = ", ".join(f"{version} ({n})" for version, n in versions.items())
+    lines.append(f"policy versions: {named or 'none'}")
+    return lines
 
 
 def change_lines(document: Mapping[str, Any]) -> list[str]:

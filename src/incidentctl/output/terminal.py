@@ -339,6 +339,7 @@ def print_record(record: Any, now: datetime) -> None:
         ("solution", "solution"),
         ("approved by", "approved_by"),
         ("confirmed by", "confirmed_by"),
+        ("policy version", "policy_version"),  # (whose levels its clocks follow)
     ):
         value = getattr(incident, name)
         if value:  # (the lines of a long text under its first, not at the margin)

@@ -46,7 +46,7 @@ from incidentctl.policy.clocks import ClockRules, facts_of
 from incidentctl.policy.derived import TimelineEvent, derive, timeline_of
 from incidentctl.policy.notices import Schedule, due_notices, next_notice_at
 from incidentctl.policy.recipients import schedule_of
-from incidentctl.services.versions import rules_of
+from incidentctl.services.versions import digest, rules_of
 from incidentctl.store.bulk import Refused, Row
 from incidentctl.times import to_rfc3339
 
@@ -323,6 +323,40 @@ def refusal(error: ValidationError) -> str:
 # --------------------------------------------------------------------------- the reader
 
 
+VERSION_KEY = "policy_version"
+_VERSION_LINE = frozenset((VERSION_KEY, "policy"))
+
+
+def version_line(version: str, text: str) -> dict[str, Any]:
+    """An export's line for a policy version: its hash and the clock part it names."""
+    return {VERSION_KEY: version, "policy": orjson.loads(text)}
+
+
+def read_version_lines(source: Any) -> dict[str, str]:
+    """The policy versions an import file begins with (``version_line``), by version,
+    as their texts; ``Refused`` naming the line when one does not add up."""
+    found: dict[str, str] = {}
+    with source.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.lstrip(b"\xef\xbb\xbf \t").startswith(b'{"policy_version"'):
+                break
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                break  # (the line's own error is reported where it is read)
+            if not isinstance(obj, dict) or set(obj) != _VERSION_LINE:
+                raise Refused(f"line {number}: a policy version line has policy_version and policy")
+            text = orjson.dumps(obj["policy"], option=orjson.OPT_SORT_KEYS).decode()
+            version, _ = digest(text)
+            if version != obj[VERSION_KEY]:
+                raise Refused(
+                    f"line {number}: policy_version {obj[VERSION_KEY]!r} is not the hash of "
+                    f"its policy ({version})"
+                )
+            found[version] = text
+    return found
+
+
 _IN_COLUMN_ORDER = itemgetter(*INCIDENT_COLUMNS)
 _EMPTY_ROW: dict[str, Any] = dict.fromkeys(INCIDENT_COLUMNS)
 
@@ -346,9 +380,9 @@ class LineReader:
         self.now = now
         self.actor = actor
 
-    def convert(self, raw: bytes) -> tuple[Row, list[Row], bool]:
+    def convert(self, raw: bytes) -> tuple[Row, list[Row], bool] | None:
         """One line as its incident row and event rows (``store.bulk`` stores them) and
-        whether its timeline was derived."""
+        whether its timeline was derived; None for a policy version line (read before)."""
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -360,6 +394,12 @@ class LineReader:
             # end "line 2, column 1". Past the line's last character if it ends early.
             column = min(exc.pos, len(text.rstrip("\r\n"))) + 1  # characters
             raise Refused(f"not valid JSON: {exc.msg} (column {column})") from None
+        if isinstance(obj, dict) and set(obj) == _VERSION_LINE:
+            if obj[VERSION_KEY] in self.versions:
+                return None
+            raise Refused(
+                "a policy version line must come before the incidents, as export writes it"
+            )
         try:
             line = ImportLine.model_validate(obj, context=self.context)
         except ValidationError as exc:

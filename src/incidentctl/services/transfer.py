@@ -22,15 +22,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incidentctl.errors import InvalidInput
-from incidentctl.services.lines import LineReader
+from incidentctl.errors import ConfigError, InvalidInput
+from incidentctl.services.lines import LineReader, read_version_lines, version_line
+from incidentctl.services.versions import rules_of, version_of
 from incidentctl.store import bulk
 
 if TYPE_CHECKING:
     from incidentctl.store.engine import Database
     from incidentctl.store.repository import IncidentFilter
 
-__all__ = ["ImportSummary", "export_records", "import_file"]
+__all__ = ["ImportSummary", "export_records", "import_file", "version_records"]
 
 EXPORT_BATCH = 1000
 
@@ -55,6 +56,16 @@ def export_records(
                 timeline[event.incident_id].append(event)
             for row in rows:
                 yield row, timeline[row.id]
+
+
+def version_records(db: Database, flt: IncidentFilter, now: datetime) -> list[dict[str, Any]]:
+    """The policy versions the incidents ``flt`` selects follow, as an export's first
+    lines: an import reads them first, so the incidents keep the versions of their clocks."""
+    from incidentctl.store import repository
+
+    with db.read() as session:
+        texts = repository.versions_matching(session, flt=flt, now=now)
+    return [version_line(version, text) for version, text in sorted(texts.items())]
 
 
 # --------------------------------------------------------------------------- import
@@ -92,6 +103,13 @@ def import_file(
     """
     summary = ImportSummary(dry_run=dry_run)
     reader = LineReader(policy=policy, now=now, actor=actor, past_notices=past_notices)
+    try:
+        texts = read_version_lines(source)
+        reader.versions = {version: rules_of(text=text) for version, text in texts.items()}
+    except bulk.Refused as exc:
+        raise InvalidInput(f"{exc}; nothing was imported") from None
+    except ConfigError as exc:
+        raise InvalidInput(f"a policy version line: {exc.message}; nothing was imported") from None
     with tempfile.TemporaryDirectory(prefix="incidentctl-import-") as workdir:
         parts = bulk.cut(source, Path(workdir), part_bytes=part_bytes)
         with bulk.staging(parts, reader.convert, workers=workers) as staged_parts:
@@ -118,6 +136,10 @@ def import_file(
                         summary.incidents += staged.incidents
                         summary.events += staged.events
                         summary.derived += staged.derived
+                    # the versions the imported clocks follow, beside the incidents
+                    current, current_text = version_of(policy)
+                    for version, text in {**texts, current: current_text}.items():
+                        repository.add_policy_version(session, version=version, text=text, now=now)
                     due_after = repository.count_due_for_notice(session, before=now)
                     summary.notices_due = due_after - due_before
                     if dry_run:

@@ -18,14 +18,18 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-__all__ = ["rules_for", "rules_of", "version_of"]
+__all__ = ["digest", "rules_for", "rules_of", "version_of"]
 
 _RULES: dict[str, ClockRules] = {}  # by version: the text of a version never changes
 
 
 def version_of(policy: Any) -> tuple[str, str]:
     """The version of ``policy``'s clock part, and its text."""
-    text = clock_text(policy)
+    return digest(clock_text(policy))
+
+
+def digest(text: str) -> tuple[str, str]:
+    """The version a clock part's canonical ``text`` is named by, and the text."""
     return hashlib.sha256(text.encode()).hexdigest()[:12], text
 
 
@@ -33,7 +37,7 @@ def rules_of(policy: Any = None, *, text: str | None = None) -> ClockRules:
     """The clock rules of ``policy`` (a ``Policy`` or ``ClockPolicy``), or of a stored
     version's ``text``."""
     if text is not None:
-        version = hashlib.sha256(text.encode()).hexdigest()[:12]
+        version, _ = digest(text)
         if version not in _RULES:
             _RULES[version] = _rules(clock_policy(text), version)
         return _RULES[version]

@@ -55,7 +55,7 @@ BOM = b"\xef\xbb\xbf"
 # order of ``domain`` (times as aware datetimes), or is refused. The bool says whether
 # the timeline was derived.
 Row = tuple[Any, ...]
-Convert = Callable[[bytes], tuple[Row, list[Row], bool]]
+Convert = Callable[[bytes], tuple[Row, list[Row], bool] | None]  # None: not an incident
 _INCIDENT_TIMES = [i for i, name in enumerate(INCIDENT_COLUMNS) if name.endswith("_at")]
 _EVENT_TIMES = [i for i, name in enumerate(EVENT_COLUMNS) if name == "at" or name.endswith("_at")]
 
@@ -338,7 +338,10 @@ def _stage_with(convert: Convert, part: Part) -> Staged:
                 if not raw.strip():
                     continue
                 try:
-                    incident, timeline, derived = convert(raw)
+                    converted = convert(raw)
+                    if converted is None:  # (a line that is not an incident: skipped)
+                        continue
+                    incident, timeline, derived = converted
                 except Refused as exc:
                     # The lines before it are staged too: an id they take may be the
                     # import's first error.

@@ -243,6 +243,14 @@ def incident_rows_matching(
     yield from result.partitions()
 
 
+def versions_matching(session: Session, *, flt: IncidentFilter, now: datetime) -> dict[str, str]:
+    """The texts of the policy versions the incidents ``flt`` selects follow, by version
+    (those that record none follow the policy in force: not listed)."""
+    chosen = _matching(flt, now).with_only_columns(INCIDENTS.c.policy_version).subquery()
+    used = select(chosen.c.policy_version).distinct()
+    return policy_versions(session, versions=[v for (v,) in session.execute(used) if v])
+
+
 def event_rows_of(session: Session, *, incident_ids: Sequence[int]) -> Sequence[Row[Any]]:
     """The events of these incidents as plain rows, by incident and recorded order."""
     return session.execute(
