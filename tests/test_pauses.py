@@ -184,3 +184,14 @@ def test_progress_notices_wait_while_paused(cli, paused_policy, tmp_path):
     assert progress(125)  # the first mark after the resume, at 120
     sent = cli.json("show", str(n), now=at(126))["deliveries"]
     assert sorted({d["sequence"] for d in sent if d["notice"] == "progress"}) == [2]
+
+
+def test_a_pause_after_a_clock_stopped_leaves_it_alone(cli, paused_policy):
+    n = opened(cli)
+    cli("transfer", str(n), "--to", "liu.yang", "--reason", "a bug", now=at(10), expect=0)
+    doc = cli.json("pause", str(n), "--reason", "awaiting-vendor", now=at(60))
+    assert doc["sla"]["resolution"] == {
+        "due_at": at(20 * 24 * 60),
+        "stopped_at": at(10),
+        "state": "met",
+    }

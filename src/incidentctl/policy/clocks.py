@@ -340,7 +340,8 @@ def compute_clocks(
     clocks: dict[ClockName, Clock] = {}
     for name, start, stop in spans:
         level = counted_level = facts.level
-        pauses = tuple(stopping.get(name, ()))
+        # (a pause begun once the clock had stopped does not touch it)
+        pauses = tuple(p for p in stopping.get(name, ()) if stop is None or p[0] < stop)
         target = counted = target_of(opened, name)
         due = None
         base = start
