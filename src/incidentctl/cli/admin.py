@@ -11,6 +11,10 @@ import typer
 from incidentctl.cli.app import Commands, app
 from incidentctl.cli.options import (
     JsonOption,
+    MonthOption,
+    PeriodSinceOption,
+    PeriodUntilOption,
+    TzOption,
     chosen_format,
     format_option,
     runtime,
@@ -20,7 +24,7 @@ from incidentctl.output import formats
 from incidentctl.runtime import Runtime
 
 policy_app = Commands(
-    help="Validate or print the effective policy (sla.toml).", rich_markup_mode=None
+    help="Validate, print or try out the policy (sla.toml).", rich_markup_mode=None
 )
 db_app = Commands(help="Look after the database.", rich_markup_mode=None)
 app.add_typer(policy_app, name="policy")
@@ -205,6 +209,54 @@ def policy_show(
         documents.write_toml(policy_as_dict(loaded.policy))
     else:
         documents.write_json(policy_as_dict(loaded.policy))
+
+
+@policy_app.command("simulate")
+def policy_simulate(
+    ctx: typer.Context,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="The policy to try (the policy in force is still the global --config).",
+            show_default=False,
+        ),
+    ],
+    month: MonthOption = None,
+    since: PeriodSinceOption = None,
+    until: PeriodUntilOption = None,
+    tz: TzOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replay the incidents reported in a period under another policy: SLA attainment
+    per level and clock, under the policy their clocks follow and under FILE, side by
+    side, and the incidents whose verdict would change. Nothing is written.
+
+    Example:
+
+        incidentctl policy simulate --config new.toml --month 2026-10
+    """
+    from incidentctl.config import load_policy
+    from incidentctl.errors import InvalidInput
+    from incidentctl.output import documents
+    from incidentctl.output.simulate import print_simulation
+    from incidentctl.services.reporting import period_for, report_zone
+    from incidentctl.services.simulate import simulate
+
+    rt = runtime(ctx)
+    if month is None and since is None and until is None:
+        raise InvalidInput("give the period: --month YYYY-MM, or --since TIME [--until TIME]")
+    zone, tz_name = report_zone(tz or rt.policy.timezone)
+    period = period_for(
+        month=month, since=since, until=until, zone=zone, tz_name=tz_name, now=rt.now
+    )
+    trial = load_policy(config, environ=rt.environ)
+    document = simulate(rt, period, trial.policy, trial.source)
+    if as_json:
+        documents.write_json(document)
+    else:
+        print_simulation(document, period, rt.now)
 
 
 @db_app.command("upgrade")

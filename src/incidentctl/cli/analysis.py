@@ -17,9 +17,13 @@ from incidentctl.cli.options import (
     JsonOption,
     LevelFilter,
     LimitFilter,
+    MonthOption,
     OverdueFilter,
+    PeriodSinceOption,
+    PeriodUntilOption,
     ServiceFilter,
     SinceFilter,
+    TzOption,
     UntilFilter,
     chosen_format,
     format_option,
@@ -35,36 +39,10 @@ ExportFormats = formats("ndjson", "json", "csv")
 @app.command("report")
 def report(
     ctx: typer.Context,
-    month: Annotated[
-        str | None,
-        typer.Option(
-            "--month",
-            metavar="YYYY-MM",
-            help="A calendar month in the report's time zone ('this' or 'last' work too) "
-            "[default: this month].",
-            show_default=False,
-        ),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(help="Start of a custom period (reported at or after).", show_default=False),
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            help="End of a custom period (reported before) [default: now].", show_default=False
-        ),
-    ] = None,
-    tz: Annotated[
-        str | None,
-        typer.Option(
-            "--tz",
-            metavar="TZ",
-            help="Time zone of the months and days, e.g. Asia/Shanghai [default: the "
-            "policy's timezone, else local].",
-            show_default=False,
-        ),
-    ] = None,
+    month: MonthOption = None,
+    since: PeriodSinceOption = None,
+    until: PeriodUntilOption = None,
+    tz: TzOption = None,
     format_: Annotated[ReportFormats, format_option()] = ReportFormats.TABLE,  # type: ignore[valid-type]
     output: Annotated[
         Path | None,

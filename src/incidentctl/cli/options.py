@@ -58,6 +58,41 @@ SinceFilter = Annotated[
 ]
 UntilFilter = Annotated[str | None, typer.Option(metavar="TIME", help="Reported before this time.")]
 LimitFilter = Annotated[int | None, typer.Option(help="At most this many.")]
+# The period of the analysis commands (report, policy simulate).
+MonthOption = Annotated[
+    str | None,
+    typer.Option(
+        "--month",
+        metavar="YYYY-MM",
+        help="A calendar month in the report's time zone ('this' or 'last' work too) "
+        "[default: this month].",
+        show_default=False,
+    ),
+]
+PeriodSinceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--since", help="Start of a custom period (reported at or after).", show_default=False
+    ),
+]
+PeriodUntilOption = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        help="End of a custom period (reported before) [default: now].",
+        show_default=False,
+    ),
+]
+TzOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tz",
+        metavar="TZ",
+        help="Time zone of the months and days, e.g. Asia/Shanghai [default: the "
+        "policy's timezone, else local].",
+        show_default=False,
+    ),
+]
 AtOption = Annotated[
     str | None,
     typer.Option(

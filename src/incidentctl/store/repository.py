@@ -447,6 +447,27 @@ def incident_rows_reported(
     return session.execute(stmt).all()
 
 
+def incident_rows_reported_after(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    columns: Iterable[str],
+    after: int,
+    limit: int,
+) -> Sequence[Row[Any]]:
+    """One page of ``incident_rows_reported``: up to ``limit`` incidents reported in
+    ``[since, until)`` whose id is above ``after``, by id (keyset pages: a large month is
+    read in constant memory)."""
+    stmt = (
+        select(*(INCIDENTS.c[name] for name in columns))
+        .where(_reported_in(since, until), INCIDENTS.c.id > after)
+        .order_by(INCIDENTS.c.id)
+        .limit(limit)
+    )
+    return session.execute(stmt).all()
+
+
 def _reported_in(since: datetime, until: datetime) -> Any:
     return (INCIDENTS.c.reported_at >= since) & (INCIDENTS.c.reported_at < until)
 
