@@ -33,6 +33,7 @@ __all__ = [
     "PauseReason",
     "ProblemReason",
     "RelevelMode",
+    "StepKind",
     "Status",
     "Team",
 ]
@@ -146,6 +147,19 @@ class ClockState(StrEnum):
     BREACHED = "breached"
     PAUSED = "paused"  # stopped by a pause: no due time until it resumes
     CANCELLED = "cancelled"  # (shown) stopped by a cancellation: neither met nor breached
+
+
+class StepKind(StrEnum):
+    """The steps of a clock's explanation (``sla explain``), in the words it shows."""
+
+    START = "start"
+    COUNTED = "counted"  # open time of the calendar: it uses up the target
+    CLOSED = "closed"  # the calendar is closed (nights, weekends, holidays)
+    PAUSED = "paused"  # a pause stops the clock
+    RELEVEL = "relevel"
+    DUE = "due"
+    STOPPED = "stopped"
+    VERDICT = "verdict"
 
 
 class RelevelMode(StrEnum):

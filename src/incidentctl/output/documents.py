@@ -274,3 +274,62 @@ def csv_row(document: Mapping[str, Any]) -> dict[str, Any]:
 def stream_documents(incidents: Iterable[Any], now: datetime) -> Iterator[dict[str, Any]]:
     for incident in incidents:
         yield incident_document(incident, now)
+
+
+# --------------------------------------------------------------------------- sla explain
+
+# What a verdict's amount is, by its state (a cancelled clock has none).
+VERDICT_AMOUNT = {
+    ClockState.MET: "spare",
+    ClockState.RUNNING: "left",
+    ClockState.PAUSED: "left",
+    ClockState.BREACHED: "over",
+}
+
+
+def seconds(td: timedelta) -> int | float:
+    """A duration in seconds: whole when it is whole."""
+    value = td.total_seconds()
+    return int(value) if value.is_integer() else value
+
+
+def explanation_document(explanation: Any) -> dict[str, Any]:
+    """One clock's ``sla explain``: its counting fields, the steps and the verdict;
+    times RFC 3339 UTC, durations in seconds."""
+    clock, verdict = explanation.clock, explanation.verdict
+    amount = VERDICT_AMOUNT.get(verdict.state)
+    verdict_doc: dict[str, Any] = {"state": verdict.state}
+    if amount is not None and verdict.amount is not None:
+        verdict_doc[amount] = seconds(verdict.amount)
+    return {
+        "clock": clock.name,
+        "level": clock.level,
+        "target": seconds(clock.target),
+        "calendar": clock.calendar.name,
+        "relevel": explanation.mode,
+        "started_at": to_rfc3339(clock.started_at),
+        "counted_from": to_rfc3339(clock.counted_from),
+        "due_at": to_rfc3339(clock.due_at) if clock.due_at else None,
+        "stopped_at": to_rfc3339(clock.stopped_at) if clock.stopped_at else None,
+        "counted": seconds(explanation.counted),
+        "verdict": verdict_doc,
+        "steps": [
+            {
+                "kind": step.kind,
+                "from": to_rfc3339(step.start),
+                "to": to_rfc3339(step.end) if step.end is not None else None,
+                "counted": seconds(step.counted),
+                "total": seconds(step.total),
+                "note": step.note,
+            }
+            for step in explanation.steps
+        ],
+    }
+
+
+def explained_document(result: Any) -> dict[str, Any]:
+    """``sla explain --json``: the incident's id and its clocks explained."""
+    return {
+        "id": result.incident_id,
+        "clocks": [explanation_document(e) for e in result.explanations],
+    }

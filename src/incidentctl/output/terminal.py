@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from incidentctl.domain import ClockName, ClockState, DeliveryStatus, EventKind
+from incidentctl.domain import ClockName, ClockState, DeliveryStatus, EventKind, StepKind
 from incidentctl.output.documents import down_again_of, sla_of
 from incidentctl.output.text import human_time
 from incidentctl.policy.clocks import CLOCKS, stored_clocks
@@ -475,3 +475,137 @@ class WatchBoard:
                 Text(literal(a.error or "")),
             )
         self.live.update(table, refresh=True)
+
+
+# --------------------------------------------------------------------------- sla explain
+
+_VERDICT_WORDS = {
+    ClockState.MET: "met, {amount} to spare",
+    ClockState.RUNNING: "running, {amount} left",
+    ClockState.PAUSED: "paused, {amount} left",
+    ClockState.CANCELLED: "cancelled: neither met nor breached",
+}
+_SPANS = (StepKind.COUNTED, StepKind.CLOSED, StepKind.PAUSED)
+
+
+def _moment(value: datetime, zone: tzinfo) -> str:
+    """``Mon 30 Nov 10:00`` in ``zone`` (the block's header says the year)."""
+    return value.astimezone(zone).strftime("%a %d %b %H:%M")
+
+
+def _span_text(start: datetime, end: datetime | None, zone: tzinfo) -> str:
+    if end is None:
+        return f"{_moment(start, zone)} → …"
+    same_day = start.astimezone(zone).date() == end.astimezone(zone).date()
+    shown = end.astimezone(zone).strftime("%H:%M") if same_day else _moment(end, zone)
+    return f"{_moment(start, zone)} → {shown}"
+
+
+def verdict_words(explanation: Any) -> str:
+    """``met, 20m to spare``, ``breached by 1h``, ``breached, 1h overdue`` ..."""
+    verdict = explanation.verdict
+    amount = format_duration(verdict.amount) if verdict.amount is not None else ""
+    if verdict.state is ClockState.BREACHED:
+        if explanation.clock.stopped_at is not None:
+            return f"breached by {amount}"
+        return f"breached, {amount} overdue"
+    return _VERDICT_WORDS[verdict.state].format(amount=amount)
+
+
+def explanation_summary(explanation: Any, zone: tzinfo, zone_name: str) -> str:
+    """The arithmetic in one sentence: ``counted 2h of 2h target → due Mon 30 Nov 10:00
+    (Europe/Berlin); stopped Mon 30 Nov 09:40: met, 20m to spare``."""
+    clock = explanation.clock
+    said = (
+        f"counted {format_duration(explanation.counted)} of {format_duration(clock.target)} target"
+    )
+    if clock.due_at is not None:
+        said += f" → due {_moment(clock.due_at, zone)} ({zone_name})"
+    else:
+        pause = next(s for s in reversed(explanation.steps) if s.kind is StepKind.PAUSED)
+        said += f", paused since {_moment(pause.start, zone)} ({zone_name})"
+    if clock.stopped_at is not None:
+        said += f"; stopped {_moment(clock.stopped_at, zone)}"
+    return f"{said}: {verdict_words(explanation)}"
+
+
+SHOWN_STEPS = 8  # the steps shown at each end of a long explanation (20 days of hours)
+
+
+def _shown_steps(steps: Sequence[Any]) -> list[Any]:
+    """The steps, a long run of them in the middle told as one ``counted`` line (what it
+    counted, and the total after it: the sum still checks); ``--json`` has them all."""
+    if len(steps) <= 3 * SHOWN_STEPS:
+        return list(steps)
+    head, middle, tail = (
+        steps[:SHOWN_STEPS],
+        steps[SHOWN_STEPS:-SHOWN_STEPS],
+        steps[-SHOWN_STEPS:],
+    )
+    if any(s.kind not in (StepKind.COUNTED, StepKind.CLOSED) for s in middle):
+        return list(steps)  # a pause or re-level in it: every step matters
+    counted = sum((s.counted for s in middle), timedelta(0))
+    closed = sum(1 for s in middle if s.kind is StepKind.CLOSED)
+    run = middle[0]._replace(
+        kind=StepKind.COUNTED,
+        end=middle[-1].end,
+        counted=counted,
+        total=middle[-1].total,
+        note=f"{len(middle) - closed} open spans, {closed} closed (--json)",
+    )
+    return [*head, run, *tail]
+
+
+def explanation_lines(explanation: Any, zone: tzinfo, zone_name: str, width: int) -> list[str]:
+    """One clock's block: a header, a line per step, the summary; at most ``width``
+    columns (notes and the summary wrap, indented)."""
+    import textwrap
+
+    clock = explanation.clock
+    started = clock.started_at.astimezone(zone)
+    lines = textwrap.wrap(
+        f"{clock.name} clock: level {clock.level}, target {format_duration(clock.target)}, "
+        f"calendar {clock.calendar.name}, started {started:%Y-%m-%d %H:%M} ({zone_name})",
+        width=width,
+        subsequent_indent="  ",
+    )
+    for step in _shown_steps(explanation.steps):
+        if step.kind is StepKind.VERDICT:
+            continue
+        if step.kind in _SPANS:
+            when = _span_text(step.start, step.end, zone)
+        else:
+            when = _moment(step.start, zone)
+        counted = f"+{format_duration(step.counted)}" if step.kind is StepKind.COUNTED else ""
+        total = format_duration(step.total) if step.kind in (StepKind.COUNTED, StepKind.DUE) else ""
+        head = f"  {step.kind:<8} {when:<35} {counted:>6} {total:>6}  "
+        note = literal(step.note)
+        if not note:
+            lines.append(head.rstrip())
+            continue
+        lines += textwrap.wrap(
+            note,
+            width=max(width, len(head) + 10),
+            initial_indent=head,
+            subsequent_indent=" " * len(head),
+        )
+    lines += textwrap.wrap(
+        explanation_summary(explanation, zone, zone_name),
+        width=width,
+        initial_indent="  ",
+        subsequent_indent="    ",
+    )
+    return lines
+
+
+def print_explanations(result: Any, zone: tzinfo, zone_name: str) -> None:
+    """``sla explain``: a block per clock, times in ``zone``."""
+    from rich.text import Text
+
+    out = console()
+    width = min(out.width, 100)
+    for i, explanation in enumerate(result.explanations):
+        if i:
+            out.print()
+        for line in explanation_lines(explanation, zone, zone_name, width):
+            out.print(Text(line))
