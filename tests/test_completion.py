@@ -125,7 +125,7 @@ def test_commands_complete_without_sqlalchemy_or_rich_in_every_shell():
     )
     assert loaded == []  # Typer would render the help with Rich: here it is shown as it is
     out, loaded = complete("fish", "incidentctl po")
-    assert out == "policy\tValidate or print the effective policy...\n"
+    assert out == "policy\tValidate, print or try out the policy...\n"
     assert loaded == []
 
 
