@@ -9,6 +9,8 @@ from importlib import resources
 
 import pytest
 
+from test_sla_clocks import CALENDAR
+
 T0 = "2026-11-25T03:00:00Z"
 FRIDAY_17_BERLIN = "2026-11-27T16:00:00Z"
 
@@ -28,15 +30,7 @@ def policy(tmp_path, *, level1: str = "", level2: str = "", top: str = "", extra
     (tmp_path / "sla.toml").write_text(text + extra)
 
 
-OFFICE = """
-[calendars.office]
-timezone = "Europe/Berlin"
-mon = "09:00-18:00"
-tue = "09:00-18:00"
-wed = "09:00-18:00"
-thu = "09:00-18:00"
-fri = "09:00-18:00"
-"""
+OFFICE = CALENDAR  # office hours in Berlin, Monday to Friday (holidays at Christmas)
 
 
 def opened(cli, level: int, now: str = T0) -> int:
