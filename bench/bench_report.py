@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_report.py                 # builds the database once
     .venv/bin/python bench/bench_report.py --count 100000  # a smaller history
+    .venv/bin/python bench/bench_report.py --imported [--small 10000]
 
 The history (five years, ~16,700 incidents a month, four events each, one in ten
 re-levelled) is written with bulk ``executemany`` straight into SQLite, its clock
@@ -10,6 +11,12 @@ it is built once and reused. Each format of ``report --month 2026-10`` then runs
 installed command line in a subprocess (a cold process, as cron runs it), three times;
 the best and the median are printed, with the child's peak RSS. Also timed: ``export``
 of that month.
+
+``--imported``: the databases come from the real import (``dataset.imported``) under
+the policy with business calendars and pauses, ``--small`` incidents against
+``--count``, with the same incidents from October 2026 on; ``report --month 2026-10
+--format json`` runs on each, alternately, ``--repeat`` times, and the ratio of the
+medians is printed.
 """
 
 from __future__ import annotations
@@ -216,8 +223,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--month", default="2026-10")
+    parser.add_argument(
+        "--imported", action="store_true", help="imported databases, calendars and pauses"
+    )
+    parser.add_argument("--small", type=int, default=10_000, help="with --imported")
+    parser.add_argument("--repeat", type=int, default=5, help="with --imported")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
+    if args.imported:
+        main_imported(args)
+        return
     path = OUT / f"report-{args.count}.db"
     if not path.exists():
         build(path, args.count)
@@ -256,6 +271,31 @@ def main() -> None:
     print(
         f"export of the month: {seconds:5.2f} s for {lines:,} incidents ({lines / seconds:,.0f}/s)"
     )
+
+
+def main_imported(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from dataset import imported
+
+    small, policy = imported(OUT / "imported", args.small)
+    big, _ = imported(OUT / "imported", args.count)
+    times: dict[Path, list[float]] = {small: [], big: []}
+    docs = {}
+    for _ in range(args.repeat):
+        for path in (small, big):
+            argv = [INCIDENTCTL, "--db", str(path), "--config", str(policy), "report"]
+            seconds, _peak, out = run([*argv, "--month", args.month, "--tz", "UTC", "--json"])
+            times[path].append(seconds)
+            docs[path] = json.loads(out)
+    for path, count in ((small, args.small), (big, args.count)):
+        doc = docs[path]
+        print(
+            f"report --month {args.month} --json at {count:>9,} incidents: median "
+            f"{statistics.median(times[path]):5.2f} s, best {min(times[path]):5.2f} s "
+            f"({doc['total']:,} incidents in the month, {len(doc['breaches']):,} breaches)"
+        )
+    ratio = statistics.median(times[big]) / statistics.median(times[small])
+    print(f"ratio {args.count:,} / {args.small:,}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
