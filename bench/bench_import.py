@@ -299,7 +299,7 @@ def calendars(args: argparse.Namespace, work: Path, env: dict[str, str]) -> None
         f"load average {os.getloadavg()[0]:.1f}"
     )
     policies = {
-        name: write_policy(work / f"{name}.toml", calendars=name == "calendars")
+        name: write_policy(work / f"{name.replace('/', 'x')}.toml", calendars=name == "calendars")
         for name in ("24/7", "calendars")
     }
     results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in policies}
