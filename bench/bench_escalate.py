@@ -250,7 +250,7 @@ def main() -> None:
     parser.add_argument(
         "--imported", action="store_true", help="imported databases, calendars and pauses"
     )
-    parser.add_argument("--small", type=int, default=10_000, help="with --imported")
+    parser.add_argument("--small", type=int, default=20_000, help="with --imported")
     args = parser.parse_args()
     if args.imported:
         main_imported(args)

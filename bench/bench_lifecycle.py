@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument(
         "--imported", action="store_true", help="imported databases, calendars and pauses"
     )
-    parser.add_argument("--small", type=int, default=10_000, help="with --imported")
+    parser.add_argument("--small", type=int, default=20_000, help="with --imported")
     options = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     os.environ["COLUMNS"] = "200"

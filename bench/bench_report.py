@@ -14,9 +14,9 @@ of that month.
 
 ``--imported``: the databases come from the real import (``dataset.imported``) under
 the policy with business calendars and pauses, ``--small`` incidents against
-``--count``, with the same incidents from October 2026 on; ``report --month 2026-10
---format json`` runs on each, alternately, ``--repeat`` times, and the ratio of the
-medians is printed.
+``--count``, with the same incidents from September 2026 on (the month and the previous
+one the report reads); ``report --month 2026-10 --format json`` runs on each,
+alternately, ``--repeat`` times, and the ratio of the medians is printed.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def main() -> None:
     parser.add_argument(
         "--imported", action="store_true", help="imported databases, calendars and pauses"
     )
-    parser.add_argument("--small", type=int, default=10_000, help="with --imported")
+    parser.add_argument("--small", type=int, default=20_000, help="with --imported")
     parser.add_argument("--repeat", type=int, default=5, help="with --imported")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)

@@ -11,7 +11,7 @@ policy or ``policy_text(calendars=True)``: business hours on levels 2 and 3 and
 pause; the open ones among them are still paused about half the time.
 
 Either history has the same recent part, whatever its size: the last ``recent``
-incidents (October 2026 to ``NOW``, among them the open ones) come from their own
+incidents (September 2026 to ``NOW``, among them the open ones) come from their own
 seeded generator, so a small and a large database hold the same open incidents and the
 same month to report, and only the closed history before it grows.
 """
@@ -131,7 +131,7 @@ def build(path: str, total: int, *, seed: int = 7) -> Database:
 # --- through the real import -------------------------------------------------------
 
 INCIDENTCTL = str(Path(sys.executable).parent / "incidentctl")
-RECENT_FROM = datetime(2026, 10, 1, tzinfo=UTC)
+RECENT_FROM = datetime(2026, 9, 1, tzinfo=UTC)  # the month reported and its previous one
 PAUSED_SHARE = 0.10  # incidents with a pause, as in a ServiceNow log
 REASONS = ("awaiting-customer", "awaiting-vendor", "awaiting-change")
 OFFICE = """
@@ -220,9 +220,9 @@ def _line(number: int, reported: datetime, rng: random.Random) -> bytes:
 _MILESTONES = ("acknowledged", "recovered", "resolved", "approved", "closed")
 
 
-def history_lines(total: int, *, recent: int = 5_000, seed: int = 7) -> Iterator[bytes]:
+def history_lines(total: int, *, recent: int = 10_000, seed: int = 7) -> Iterator[bytes]:
     """``total`` incidents, oldest first: ``total - recent`` closed ones over the three
-    years before October 2026, then the same ``recent`` ones for any ``total``."""
+    years before September 2026, then the same ``recent`` ones for any ``total``."""
     history = max(total - recent, 0)
     rng = random.Random(seed)
     span = timedelta(days=3 * 365).total_seconds()
@@ -268,7 +268,7 @@ def import_lines(db: Path, lines: Path, policy: Path) -> float:
     return elapsed
 
 
-def write_lines(path: Path, total: int, *, recent: int = 5_000) -> Path:
+def write_lines(path: Path, total: int, *, recent: int = 10_000) -> Path:
     if not path.exists():
         partial = path.with_suffix(".partial")
         with partial.open("wb") as out:
@@ -279,7 +279,7 @@ def write_lines(path: Path, total: int, *, recent: int = 5_000) -> Path:
 
 
 def imported(
-    where: Path, total: int, *, calendars: bool = True, recent: int = 5_000
+    where: Path, total: int, *, calendars: bool = True, recent: int = 10_000
 ) -> tuple[Path, Path]:
     """The database of ``total`` incidents imported under the calendar (or 24/7) policy,
     built once in ``where`` and reused; and its policy file."""
