@@ -304,6 +304,9 @@ def main_imported(args: argparse.Namespace) -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{copy}{suffix}").unlink(missing_ok=True)
             shutil.copyfile(path, copy)
+            # else the pass's first commit waits for the copy's dirty pages to reach the
+            # disk (measured: 2.6x at 1,000,000 incidents, 1.2x with this sync)
+            os.sync()
             elapsed, count = one_pass(copy)
             bucket.append(elapsed)
             sent.append(count)
