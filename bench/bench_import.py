@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_import.py                 # 100,000 records, SQLite
     .venv/bin/python bench/bench_import.py --count 20000 --pg postgresql+psycopg://...
     .venv/bin/python bench/bench_import.py --one-process --no-export
+    .venv/bin/python bench/bench_import.py --calendars --count 100000
 
 Both tools run as their installed command lines in a subprocess, into an empty store,
 timed from start to exit, alternating for ``--rounds`` rounds (the machine is shared and
@@ -15,6 +16,10 @@ re-imported (export's own lines, with events) into a second empty database.
 
 ``--one-process`` adds the import forced into one process (``import_variants.py``) to
 the alternation: whether the worker processes pay for themselves.
+``--calendars`` instead alternates two imports of the same history with events and
+pauses (``dataset.history_lines``): under the built-in 24/7 policy and under the policy
+with business calendars on levels 2 and 3 (``dataset.policy_text``): what computing
+each clock's due time in business hours costs the import.
 Each run's peak memory, sampled every 20 ms: the largest peak RSS of any one of its
 processes, and the largest sum of the PSS of all of them.
 """
@@ -36,6 +41,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from dataset import write_lines, write_policy  # noqa: E402
+
 INCIDENTCTL = str(Path(sys.executable).parent / "incidentctl")
 NOW = "2026-11-25T03:00:00Z"
 SERVICES = ("payments", "web-portal", "accounts", "search", "billing", "auth", "storage")
@@ -146,6 +155,11 @@ def main() -> None:
         help="also today's import forced into one process (one part: nothing forks)",
     )
     parser.add_argument("--no-export", action="store_true", help="skip export and re-import")
+    parser.add_argument(
+        "--calendars",
+        action="store_true",
+        help="only the history with events and pauses, 24/7 against business calendars",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
     env = {
@@ -156,6 +170,9 @@ def main() -> None:
         "INCIDENTCTL_CONFIG_DIR": str(work / "config"),
     }
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: cached bytecode
+    if args.calendars:
+        calendars(args, work, env)
+        return
     data = records(args.count)
     plain = work / "plain.ndjson"
     plain.write_text("".join(json.dumps(r) + "\n" for r in data))
@@ -271,6 +288,42 @@ def main() -> None:
         f"incidentctl import of export:  {seconds:7.1f} s  "
         f"{args.count / seconds:9,.0f} incidents/s (events given, not derived)"
     )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def calendars(args: argparse.Namespace, work: Path, env: dict[str, str]) -> None:
+    """The same history imported under the 24/7 policy and the calendar one, alternately."""
+    lines = write_lines(work / "history.ndjson", args.count)
+    print(
+        f"{args.count:,} incidents with events, {lines.stat().st_size / 2**20:.1f} MiB, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    policies = {
+        name: write_policy(work / f"{name.replace('/', 'x')}.toml", calendars=name == "calendars")
+        for name in ("24/7", "calendars")
+    }
+    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in policies}
+    for round_ in range(args.rounds):
+        for name in list(policies)[round_ % 2 :] + list(policies)[: round_ % 2]:
+            db = work / "imported.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            argv = [INCIDENTCTL, "--db", str(db), "--config", str(policies[name])]
+            results[name].append(timed([*argv, "import", str(lines)], env))
+        print(
+            f"round {round_ + 1}: "
+            + "   ".join(f"{name} {results[name][-1][0]:6.2f} s" for name in policies),
+            flush=True,
+        )
+    medians = {name: statistics.median(r[0] for r in results[name]) for name in policies}
+    for name in policies:
+        cpu = statistics.median(r[3] for r in results[name])
+        print(
+            f"{name:10} median of {args.rounds}: {medians[name]:6.2f} s "
+            f"{args.count / medians[name]:9,.0f} incidents/s, CPU {cpu:5.2f} s"
+        )
+    print(f"ratio calendars / 24/7: {medians['calendars'] / medians['24/7']:.2f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,6 +1,12 @@
 """Lifecycle commands on a database of 1,000,000 incidents against an empty one.
 
     .venv/bin/python bench/bench_lifecycle.py [--total 1000000] [--repeat 15]
+    .venv/bin/python bench/bench_lifecycle.py --imported [--small 10000]
+
+``--imported``: both databases come from the real import (``dataset.imported``) under
+the policy with business calendars and pauses, ``--small`` incidents against
+``--total``, with the same recent incidents (the same board). Otherwise the history is
+bulk-inserted (``dataset.build``) and compared with an empty database.
 
 Both databases get the same 20 open incidents; each command then runs in-process
 (the real CLI through Typer's runner, no subprocess start-up) ``--repeat`` times,
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -20,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import build  # noqa: E402
+from dataset import build, imported  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from incidentctl.cli.app import app  # noqa: E402
@@ -36,8 +43,12 @@ def prepare(path: Path, total: int) -> None:
     print(f"built {path.name} ({total:,} incidents) in {time.perf_counter() - started:.0f}s")
 
 
+POLICY: dict[str, str] = {}  # INCIDENTCTL_CONFIG, with --imported
+
+
 def invoke(db: Path, args: list[str], now: str) -> float:
     env = {"INCIDENTCTL_DB": str(db), "INCIDENTCTL_NOW": now, "INCIDENTCTL_USER": "bench"}
+    env.update(POLICY)
     started = time.perf_counter()
     result = CliRunner().invoke(app, args, env=env)
     elapsed = time.perf_counter() - started
@@ -50,19 +61,29 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--total", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--imported", action="store_true", help="imported databases, calendars and pauses"
+    )
+    parser.add_argument("--small", type=int, default=20_000, help="with --imported")
     options = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     os.environ["COLUMNS"] = "200"
-    big = OUT / f"history-{options.total}.db"
-    prepare(big, options.total)
-    empty = OUT / "empty.db"
-    dbs = {"empty": empty, "big": big}
+    if options.imported:
+        small, policy = imported(OUT / "imported", options.small)
+        big, _ = imported(OUT / "imported", options.total)
+        POLICY["INCIDENTCTL_CONFIG"] = str(policy)
+        baseline = f"{options.small:,} incidents"
+    else:
+        big = OUT / f"history-{options.total}.db"
+        prepare(big, options.total)
+        small, baseline = OUT / "empty.db", "empty"
+    dbs = {"empty": small, "big": big}
     for name, db in dbs.items():
         copy = OUT / f"bench-{name}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(copy) + suffix).unlink(missing_ok=True)
         if db.exists():
-            copy.write_bytes(db.read_bytes())
+            shutil.copyfile(db, copy)
         dbs[name] = copy
         for i in range(20):
             invoke(
@@ -84,7 +105,7 @@ def main() -> None:
         for command, args in commands.items():
             for name in ("empty", "big"):
                 timings[command][name].append(invoke(dbs[name], args(name), "2026-11-25T03:45:00Z"))
-    print(f"\n| command | empty (ms) | {options.total:,} incidents (ms) | ratio |")
+    print(f"\n| command | {baseline} (ms) | {options.total:,} incidents (ms) | ratio |")
     print("| --- | ---: | ---: | ---: |")
     for command, by_db in timings.items():
         small, large = (statistics.median(by_db[n]) * 1000 for n in ("empty", "big"))

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_report.py                 # builds the database once
     .venv/bin/python bench/bench_report.py --count 100000  # a smaller history
+    .venv/bin/python bench/bench_report.py --imported [--small 10000]
 
 The history (five years, ~16,700 incidents a month, four events each, one in ten
 re-levelled) is written with bulk ``executemany`` straight into SQLite, its clock
@@ -10,6 +11,14 @@ it is built once and reused. Each format of ``report --month 2026-10`` then runs
 installed command line in a subprocess (a cold process, as cron runs it), three times;
 the best and the median are printed, with the child's peak RSS. Also timed: ``export``
 of that month.
+
+``--imported``: the databases come from the real import (``dataset.imported``) under
+the policy with business calendars and pauses, ``--small`` incidents against
+``--count``, with the same incidents from September 2026 on (the month and the previous
+one the report reads); ``report --month 2026-10 --format json`` runs on each,
+alternately, ``--repeat`` times, and the ratio of the medians is printed. With
+``--analyze``, also on copies of both after SQLite's ``ANALYZE`` (which nothing in
+incidentctl runs): the query plans the statistics give.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -216,8 +226,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--month", default="2026-10")
+    parser.add_argument(
+        "--imported", action="store_true", help="imported databases, calendars and pauses"
+    )
+    parser.add_argument("--small", type=int, default=20_000, help="with --imported")
+    parser.add_argument("--repeat", type=int, default=5, help="with --imported")
+    parser.add_argument("--analyze", action="store_true", help="with --imported: and ANALYZEd")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
+    if args.imported:
+        main_imported(args)
+        return
     path = OUT / f"report-{args.count}.db"
     if not path.exists():
         build(path, args.count)
@@ -256,6 +275,43 @@ def main() -> None:
     print(
         f"export of the month: {seconds:5.2f} s for {lines:,} incidents ({lines / seconds:,.0f}/s)"
     )
+
+
+def main_imported(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from dataset import imported
+
+    small, policy = imported(OUT / "imported", args.small)
+    big, _ = imported(OUT / "imported", args.count)
+    dbs = {f"{args.small:,} incidents": small, f"{args.count:,} incidents": big}
+    if args.analyze:
+        for name, path in list(dbs.items()):
+            copy = path.with_name(f"analyzed-{path.name}")
+            shutil.copyfile(path, copy)
+            conn = sqlite3.connect(copy)
+            conn.execute("ANALYZE")
+            conn.close()
+            dbs[f"{name}, ANALYZEd"] = copy
+    times: dict[str, list[float]] = {name: [] for name in dbs}
+    docs = {}
+    for _ in range(args.repeat):
+        for name, path in dbs.items():
+            argv = [INCIDENTCTL, "--db", str(path), "--config", str(policy), "report"]
+            seconds, _peak, out = run([*argv, "--month", args.month, "--tz", "UTC", "--json"])
+            times[name].append(seconds)
+            docs[name] = json.loads(out)
+    medians = {name: statistics.median(times[name]) for name in dbs}
+    for name in dbs:
+        doc = docs[name]
+        print(
+            f"report --month {args.month} --json, {name:>28}: median {medians[name]:5.2f} s, "
+            f"best {min(times[name]):5.2f} s ({doc['total']:,} incidents in the month, "
+            f"{len(doc['breaches']):,} breaches)"
+        )
+    names = list(dbs)
+    for small_name, big_name in zip(names[::2], names[1::2], strict=True):
+        ratio = medians[big_name] / medians[small_name]
+        print(f"ratio {big_name} / {small_name}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
