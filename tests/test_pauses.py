@@ -195,3 +195,19 @@ def test_a_pause_after_a_clock_stopped_leaves_it_alone(cli, paused_policy):
         "stopped_at": at(10),
         "state": "met",
     }
+
+
+def test_backdated_times_never_make_pauses_overlap_or_run_backwards(cli, paused_policy):
+    n = opened(cli)
+    cli("pause", str(n), "--reason", "awaiting-vendor", now=at(60), expect=0)
+    cli("resolve", str(n), "--solution", "s", "--at", at(30), now=at(70), expect=0)
+    report = cli.json("report", "--month", "2026-11", "--tz", "UTC", now=at(80))
+    assert report["paused"] == {}  # a solution before the pause began ends it at once
+    m = opened(cli)
+    cli("pause", str(m), "--reason", "awaiting-vendor", now=at(60), expect=0)
+    cli("resolve", str(m), "--solution", "s", now=at(90), expect=0)
+    cli("reopen", str(m), "--reason", "r", now=at(120), expect=0)
+    before = cli.snapshot()
+    out = cli("pause", str(m), "--reason", "awaiting-vendor", "--at", at(70), now=at(130), expect=2)
+    assert "before the last pause ended (2026-11-25T04:30:00Z)" in out.stderr
+    assert cli.snapshot() == before

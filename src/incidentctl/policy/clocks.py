@@ -396,7 +396,8 @@ def facts_of(incident: Any, events: Sequence[Any]) -> IncidentFacts:
             pauses.append(Pause(event.at, None, event.data.get("reason", "")))
             continue
         if kind in _UNPAUSE and pauses and pauses[-1].end is None:
-            pauses[-1] = pauses[-1]._replace(end=event.at)  # a solution ends a pause too
+            # a solution ends a pause too (never before it began: a backdated --at)
+            pauses[-1] = pauses[-1]._replace(end=max(event.at, pauses[-1].start))
             if kind == _RESUMED:
                 continue
         if kind == _NOTE:

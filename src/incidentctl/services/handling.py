@@ -471,12 +471,12 @@ def pause(rt: Runtime, incident_id: int, *, reason: str, at: datetime | None = N
         )
         lifecycle.check_pause(incident, incident.paused_at, since)
         when = _check_time(rt, at, incident)
-        resumed = repository.events_by_incident(
-            session, incident_ids=[incident_id], kinds=(EventKind.RESUMED,)
-        ).get(incident_id, [])
-        if resumed and when < resumed[-1].at:
+        # the last pause ended with a resume or a solution: a new one begins after it
+        earlier = facts_of(incident, repository.clock_events_of(session, incident_id=incident_id))
+        ended = earlier.pauses[-1].end if earlier.pauses else None
+        if ended is not None and when < ended:
             raise InvalidInput(
-                f"{to_rfc3339(when)} is before the last pause ended ({to_rfc3339(resumed[-1].at)})"
+                f"{to_rfc3339(when)} is before the last pause ended ({to_rfc3339(ended)})"
             )
         _append(session, rt, incident, EventKind.PAUSED, when, reason=reason)
         refresh(session, rt, incident)
