@@ -59,7 +59,7 @@ def test_a_customer_update_goes_to_the_reporters_email(cli, servers):
     cli("escalate", now=at(31))
     [(to, subject, body)] = customer_mails(smtp, "customer-update")
     assert to == "wang.fang@customer.example"
-    assert subject == "Update on your report: Checkout fails (incident #1)"
+    assert subject == "[#1] Update on your report: Checkout fails"
     assert "We found the cause; a fix is being deployed" in body
     assert "owner" not in body and "incidentctl" not in body  # nothing of the team's internals
     assert [b for b in http.bodies("/sms") if "customer-update" in b["notice"]] == []
@@ -125,7 +125,7 @@ def test_the_solution_asks_the_reporter_to_confirm_and_says_how(cli, servers):
     cli("escalate", now=at(61))
     [(to, subject, body)] = customer_mails(smtp, "confirmation")
     assert to == "wang.fang@customer.example"
-    assert subject == "Resolved: Checkout fails (incident #1) - please confirm"
+    assert subject == "[#1] Resolved: Checkout fails - please confirm"
     assert "is resolved: Pool size fixed in 3.2.2" in body
     assert "Please confirm that it works for you: reply to this message." in body
 

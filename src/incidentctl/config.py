@@ -36,7 +36,15 @@ from pydantic import (
     model_validator,
 )
 
-from incidentctl.domain import ClockName, ContactChannel, NoticeName, NoticeRuleName, RelevelMode
+from incidentctl.domain import (
+    ClockName,
+    ContactChannel,
+    NoticeName,
+    NoticeRuleName,
+    OnRepeat,
+    OnResolved,
+    RelevelMode,
+)
 from incidentctl.errors import ConfigError, Conflict, InvalidInput
 from incidentctl.times import format_duration, parse_duration
 
@@ -55,6 +63,12 @@ __all__ = [
     "CommandTransport",
     "Contact",
     "EmailRule",
+    "AlertIntake",
+    "AlertRule",
+    "EmailIntake",
+    "EmailIntakeRule",
+    "Intake",
+    "Storm",
     "Level",
     "LoadedPolicy",
     "NoticeRule",
@@ -401,6 +415,92 @@ class Escalation(_Model):
     # how often escalate runs (cron) or watch passes: a pass older than twice this is
     # warned about by the board, list, escalate --json and policy check
     expect_every: Duration = timedelta(minutes=5)
+
+
+# --------------------------------------------------------------------------- intake
+
+
+class EmailIntakeRule(_Model):
+    """Where an email goes: the first rule whose recipient address and subject keyword
+    (each where given) match sets its service and level."""
+
+    to: str | None = None  # a recipient address (To, Cc, Delivered-To, --recipient)
+    keyword: str | None = None  # a word in the subject (any case)
+    service: Name | None = None
+    level: int | None = None
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> EmailIntakeRule:
+        if self.to is None and self.keyword is None:
+            raise ValueError("a rule needs `to` (a recipient address) or `keyword`")
+        if self.service is None and self.level is None:
+            raise ValueError("a rule sets `service` or `level` (or both)")
+        return self
+
+
+class EmailIntake(_Model):
+    service: Name = "default"  # where a message that no rule matches goes
+    level: int = 3
+    max_bytes: int = Field(default=10_000_000, ge=1024)  # larger messages are refused
+    rules: list[EmailIntakeRule] = []
+
+
+class AlertRule(_Model):
+    """The first rule whose labels all match (``match = {team = "pay"}``) sets an
+    alert's service and level."""
+
+    match: dict[str, str] = Field(min_length=1)
+    service: Name | None = None
+    level: int | None = None
+
+    @model_validator(mode="after")
+    def _sets_something(self) -> AlertRule:
+        if self.service is None and self.level is None:
+            raise ValueError("a rule sets `service` or `level` (or both)")
+        return self
+
+
+class AlertIntake(_Model):
+    # Unmatched by a rule: the service is the value of this label (else `service`), the
+    # level is `levels[value of level_label]` (else `level`).
+    service_label: Name = "service"
+    service: Name = "default"
+    level_label: Name = "severity"
+    levels: dict[str, int] = {"critical": 1, "error": 2, "warning": 2, "info": 3}
+    level: int = 3
+    rules: list[AlertRule] = []
+    # One incident per alert (its fingerprint), or per Alertmanager group (groupKey).
+    dedup: Literal["alert", "group"] = "alert"
+    repeat: OnRepeat = OnRepeat.IGNORE  # the same alert again, still firing
+    resolved: OnResolved = OnResolved.RECOVER  # the alert resolved
+    max_bytes: int = Field(default=10_000_000, ge=1024)  # larger payloads are refused
+
+
+class Storm(_Model):
+    """More than ``max_new`` new incidents from intake for one service within
+    ``window``: the next ones are listed on one storm incident instead."""
+
+    enabled: bool = True
+    max_new: int = Field(default=10, ge=1)
+    window: Duration = timedelta(minutes=5)
+
+
+class Intake(_Model):
+    email: EmailIntake = EmailIntake()
+    alert: AlertIntake = AlertIntake()
+    storm: Storm = Storm()
+
+    def levels_used(self) -> Iterable[tuple[str, int]]:
+        yield "intake.email.level", self.email.level
+        yield "intake.alert.level", self.alert.level
+        for value, n in self.alert.levels.items():
+            yield f"intake.alert.levels.{value}", n
+        for i, rule in enumerate(self.email.rules):
+            if rule.level is not None:
+                yield f"intake.email.rules.{i}.level", rule.level
+        for i, alert_rule in enumerate(self.alert.rules):
+            if alert_rule.level is not None:
+                yield f"intake.alert.rules.{i}.level", alert_rule.level
 
 
 # --------------------------------------------------------------------------- calendars
@@ -759,6 +859,7 @@ class Policy(_Model):
     retry: Retry = Retry()
     escalation: Escalation = Escalation()
     calendars: dict[str, CalendarConfig] = {}
+    intake: Intake = Intake()
 
     @model_validator(mode="before")
     @classmethod
@@ -791,6 +892,14 @@ class Policy(_Model):
                 name = getattr(level, key)
                 if name not in (None, ALWAYS_CALENDAR, *self.calendars):
                     raise ValueError(f"level {n}: {key}: no calendar {name!r} in the policy")
+        return self
+
+    @model_validator(mode="after")
+    def _intake_levels_exist(self) -> Policy:
+        for key, n in self.intake.levels_used():
+            if n not in self.levels:
+                known = ", ".join(str(k) for k in sorted(self.levels))
+                raise ValueError(f"{key}: no level {n} in the policy (levels: {known})")
         return self
 
     @field_validator("levels", mode="before")
@@ -889,6 +998,22 @@ class Policy(_Model):
         for name in self.contacts:
             parts.setdefault(name, [])
         return dict(sorted(parts.items()))
+
+    def person_at(self, address: str, channel: ContactChannel) -> str | None:
+        """The contact whose address on ``channel`` is ``address`` (emails in any case,
+        phone numbers as written in the policy, spaces and dashes aside); None: nobody."""
+
+        def plain(value: str) -> str:
+            if channel == ContactChannel.EMAIL:
+                return value.strip().lower()
+            return re.sub(r"[\s()-]", "", value)
+
+        wanted = plain(address)
+        for name in self.contacts:
+            known = self.address(name, channel)
+            if known and plain(known) == wanted:
+                return name
+        return None
 
     def address(self, name: str, channel: ContactChannel) -> str | None:
         """The address of contact ``name`` on ``channel`` (sms/phone use the phone)."""

@@ -27,6 +27,11 @@ __all__ = [
     "ContactChannel",
     "DeliveryStatus",
     "EventKind",
+    "AlertStatus",
+    "IntakeAction",
+    "IntakeSource",
+    "OnRepeat",
+    "OnResolved",
     "NoteKind",
     "NoticeName",
     "NoticeRuleName",
@@ -84,6 +89,45 @@ class Channel(StrEnum):
     OTHER = "other"
 
 
+class IntakeAction(StrEnum):
+    """What intake did with one alert or email."""
+
+    OPENED = "opened"  # a new incident
+    GROUPED = "grouped"  # a storm: listed on the service's storm incident instead
+    REPEAT = "repeat"  # the same alert again, still firing: nothing, or a note
+    RECOVERED = "recovered"  # the alert resolved: the incident's service recovered
+    NOTED = "noted"  # a note on the incident (a reply, a resolved alert)
+    ACKNOWLEDGED = "acknowledged"  # a known person's reply "ack"
+    DUPLICATE = "duplicate"  # the same message delivered again: nothing
+    IGNORED = "ignored"  # resolved, and no incident has it open: nothing
+
+
+class IntakeSource(StrEnum):
+    ALERT = "alert"
+    EMAIL = "email"
+
+
+class AlertStatus(StrEnum):
+    """An alert's state as monitoring reports it (Alertmanager's words)."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class OnRepeat(StrEnum):
+    """What the same alert again, still firing, adds (``[intake.alert] repeat``)."""
+
+    IGNORE = "ignore"
+    NOTE = "note"
+
+
+class OnResolved(StrEnum):
+    """What an alert's resolution records (``[intake.alert] resolved``)."""
+
+    RECOVER = "recover"  # the service is recovered (the recovery clock stops)
+    NOTE = "note"
+
+
 class Team(StrEnum):
     """Who holds an incident: operations and maintenance, or the developers."""
 
@@ -96,6 +140,7 @@ class NoteKind(StrEnum):
     lesson learned, or a part of the review (impact, root cause, an action item)."""
 
     PROGRESS = "progress"
+    CUSTOMER = "customer"  # what the reporter wrote (a reply by email)
     CUSTOMER_UPDATE = "customer-update"
     LESSON = "lesson"
     IMPACT = "impact"

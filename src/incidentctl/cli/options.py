@@ -156,6 +156,19 @@ def text_of(rt: Runtime, value: str | None, what: str) -> str | None:
     return text.removesuffix("\n").removesuffix("\r")
 
 
+def stdin_bytes(rt: Runtime, limit: int, *, what: str) -> bytes:
+    """Standard input as bytes, up to ``limit`` (one byte more is read, to tell a larger
+    input, which is refused: exit 2)."""
+    from incidentctl.errors import InvalidInput
+
+    rt.stdin_read = True
+    stream = getattr(sys.stdin, "buffer", None)
+    raw = stream.read(limit + 1) if stream is not None else sys.stdin.read(limit + 1).encode()
+    if len(raw) > limit:
+        raise InvalidInput(f"{what} is larger than {limit:,} bytes (the policy's limit): refused")
+    return bytes(raw)
+
+
 def emit_incident(rt: Runtime, incident: Any, *, as_json: bool, headline: str) -> None:
     """What every lifecycle command prints: the incident as JSON, or a short summary."""
     from incidentctl.output import documents, terminal

@@ -186,7 +186,7 @@ def draft(
         lines.append(f"Next: {action}")
     lines.append(f"Status: {incident.status}; owner: {one_line(incident.assignee or 'nobody')}.")
     lines.extend(_about(incident))
-    subject = f"[incidentctl] #{incident.id} L{level} {service}: {_TITLES[name]} - {title}"
+    subject = f"[incidentctl] [#{incident.id}] L{level} {service}: {_TITLES[name]} - {title}"
     return Draft(
         subject=subject[:200],
         text="\n".join(lines),
@@ -322,12 +322,12 @@ def _to_the_customer(
     name = NoticeName(notice.name)
     if name == NoticeName.CUSTOMER_UPDATE:
         said = one_line(notes[-1].text) if notes else ""
-        subject = f"Update on your report: {title} (incident #{incident.id})"
+        subject = f"[#{incident.id}] Update on your report: {title}"
         lines = [f"An update on what you reported, {title} (incident #{incident.id}):", said]
         short = f"Incident #{incident.id} update: {said}"
     else:
         solution = one_line(incident.solution or "")
-        subject = f"Resolved: {title} (incident #{incident.id}) - please confirm"
+        subject = f"[#{incident.id}] Resolved: {title} - please confirm"
         lines = [
             f"What you reported, {title} (incident #{incident.id}), is resolved: {solution}",
             "Please confirm that it works for you: reply to this message. If it does not, "

@@ -7,8 +7,10 @@ Every transport has a timeout and reports instead of raising: ``Result.sent``,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -19,7 +21,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import IO
 
 from incidentctl.config import (
@@ -114,6 +116,19 @@ def send_print(message: Message, stream: IO[str]) -> Result:
 # --------------------------------------------------------------------------- smtp
 
 
+# A notice's Message-ID (``message_id``), as a reply's In-Reply-To names it.
+REPLY_ID = re.compile(r"<incidentctl\.([0-9]{1,18})\.[0-9a-f]{24}@")
+
+
+def message_id(message: Message, sender: str) -> str:
+    """The notice's Message-ID: the same for every attempt at one delivery (a retry
+    that did arrive is dropped by the receiving side), and naming the incident, so that
+    a reply's In-Reply-To or References leads ``intake email`` to it (``replied_to``)."""
+    digest = hashlib.sha256(message.key.encode()).hexdigest()[:24]
+    domain = sender.rpartition("@")[2].strip("<> ") or "incidentctl.invalid"
+    return f"<incidentctl.{message.incident}.{digest}@{domain}>"
+
+
 def email_message(sender: str, message: Message) -> EmailMessage:
     """The email for a notice: To and Cc as the policy says, and the X-Incidentctl headers."""
     email = EmailMessage()
@@ -123,7 +138,7 @@ def email_message(sender: str, message: Message) -> EmailMessage:
         email["Cc"] = ", ".join(message.cc)
     email["Subject"] = message.subject
     email["Date"] = formatdate(localtime=False, usegmt=True)
-    email["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    email["Message-ID"] = message_id(message, sender)
     email["X-Incidentctl-Incident"] = str(message.incident)
     email["X-Incidentctl-Notice"] = message.notice
     email["X-Incidentctl-Key"] = message.key

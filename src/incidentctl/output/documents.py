@@ -333,3 +333,21 @@ def explained_document(result: Any) -> dict[str, Any]:
         "id": result.incident_id,
         "clocks": [explanation_document(e) for e in result.explanations],
     }
+
+
+def intake_document(outcomes: Iterable[Any], now: datetime) -> dict[str, Any]:
+    """``intake --json`` and ``serve``: what became of each alert or email, and counts."""
+    rows = [
+        {
+            "key": o.key,
+            "action": str(o.action),
+            "incident": o.incident,
+            "title": o.title,
+            "follows": o.follows,
+        }
+        for o in outcomes
+    ]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["action"]] = counts.get(row["action"], 0) + 1
+    return {"now": to_rfc3339(now), "outcomes": rows, "counts": counts}

@@ -15,11 +15,18 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from incidentctl.domain import ClockName, ClockState, DeliveryStatus, EventKind, StepKind
+from incidentctl.domain import (
+    ClockName,
+    ClockState,
+    DeliveryStatus,
+    EventKind,
+    IntakeAction,
+    StepKind,
+)
 from incidentctl.output.documents import down_again_of, sla_of
 from incidentctl.output.text import human_time
 from incidentctl.policy.clocks import CLOCKS, stored_clocks
-from incidentctl.text import literal
+from incidentctl.text import literal, one_line
 from incidentctl.times import format_duration
 
 
@@ -274,7 +281,11 @@ def event_summary(event: Any) -> str:
     """One line saying what an event did, for timelines (terminal and review)."""
     data = event.data or {}
     parts: dict[str, Callable[[], str]] = {
-        EventKind.OPENED: lambda: f"Level {data.get('level')}, service {data.get('service')}",
+        EventKind.OPENED: lambda: (
+            f"Level {data.get('level')}, service {data.get('service')}"
+            + (f", from intake ({data['intake']})" if data.get("intake") else "")
+            + (f", follows #{data['follows']} (closed)" if data.get("follows") else "")
+        ),
         EventKind.ACKNOWLEDGED: lambda: f"owner {data.get('assignee')}",
         EventKind.ASSIGNED: lambda: f"to {data.get('to')}",
         EventKind.NOTE: lambda: f"[{data.get('kind')}] {data.get('text')}",
@@ -609,3 +620,28 @@ def print_explanations(result: Any, zone: tzinfo, zone_name: str) -> None:
             out.print()
         for line in explanation_lines(explanation, zone, zone_name, width):
             out.print(Text(line))
+
+
+_INTAKE_SAID = {
+    IntakeAction.OPENED: "opened incident {incident}",
+    IntakeAction.GROUPED: "grouped into storm incident {incident}",
+    IntakeAction.REPEAT: "a repeat: incident {incident} has it already",
+    IntakeAction.RECOVERED: "recovered incident {incident}",
+    IntakeAction.NOTED: "a note on incident {incident}",
+    IntakeAction.ACKNOWLEDGED: "acknowledged incident {incident}",
+    IntakeAction.DUPLICATE: "already received: incident {incident}",
+    IntakeAction.IGNORED: "resolved, and no incident has it open: nothing recorded",
+}
+
+
+def intake_line(outcome: Any) -> str:
+    """``opened incident 43: Disk full on db1 (follows #41)``: what intake did."""
+    said = _INTAKE_SAID[outcome.action].format(incident=outcome.incident)
+    follows = f" (follows #{outcome.follows}, closed)" if outcome.follows else ""
+    return literal(f"{said}: {one_line(outcome.title)}{follows}")
+
+
+def print_intake(outcomes: Sequence[Any]) -> None:
+    out = console()
+    for outcome in outcomes:
+        out.print(intake_line(outcome), markup=False, highlight=False, soft_wrap=True)

@@ -7,6 +7,7 @@ update the incident and keep its SLA clocks (and their indexed due times) curren
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,6 +99,17 @@ def _after_outage(session: Session, when: datetime, incident: Incident) -> None:
         )
 
 
+@contextmanager
+def _transaction(rt: Runtime, session: Session | None) -> Iterator[Session]:
+    """A command's transaction, or a part of the caller's (``session``: intake opens,
+    notes and recovers within the transaction that records what it has seen)."""
+    if session is not None:
+        yield session
+        return
+    with rt.db.write() as own:
+        yield own
+
+
 def _text(value: str, what: str) -> str:
     value = value.strip()
     if not value:
@@ -154,7 +166,11 @@ def open_incident(
     occurred_at: datetime | None = None,
     reported_at: datetime | None = None,
     assignee: str | None = None,
+    session: Session | None = None,
+    **opened: Any,
 ) -> Incident:
+    """A new incident (``opened``: more for its ``opened`` event, e.g. the incident an
+    alert firing again follows)."""
     title = _text(title, "the title")
     service = _text(service, "the service")
     rt.policy.level(level)  # an unknown level is refused before anything is written
@@ -167,7 +183,7 @@ def open_incident(
             f"the fault cannot begin ({to_rfc3339(occurred)}) after it was reported "
             f"({to_rfc3339(reported)})"
         )
-    with rt.db.write() as session:
+    with _transaction(rt, session) as session:
         incident = Incident(
             title=title,
             details=details,
@@ -199,13 +215,16 @@ def open_incident(
             channel=channel,
             occurred_at=to_rfc3339(occurred),
             assignee=assignee,
+            **opened,
         )
         refresh(session, rt, incident)
         return incident
 
 
-def acknowledge(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
-    with rt.db.write() as session:
+def acknowledge(
+    rt: Runtime, incident_id: int, *, at: datetime | None = None, session: Session | None = None
+) -> Incident:
+    with _transaction(rt, session) as session:
         incident = _load(session, incident_id, "acknowledge it")
         if incident.acknowledged_at:  # (the loser of a race is told who won)
             first = repository.first_event(
@@ -247,6 +266,7 @@ def add_note(
     kind: str = NoteKind.PROGRESS,
     at: datetime | None = None,
     send: bool = False,
+    session: Session | None = None,
 ) -> Incident:
     """A note; with ``send`` (a customer update), also a message to the reporter's
     contact, through the outbox (the next escalate pass sends it)."""
@@ -255,7 +275,7 @@ def add_note(
         raise InvalidInput(f"unknown note kind {kind!r}: use {', '.join(NoteKind)}")
     if send and kind != NoteKind.CUSTOMER_UPDATE:
         raise InvalidInput("--send sends a customer update: use it with --kind customer-update")
-    with rt.db.write() as session:
+    with _transaction(rt, session) as session:
         incident = _load(session, incident_id)
         when = _check_time(rt, at, incident)
         if send:
@@ -335,8 +355,10 @@ def relevel(
         return incident
 
 
-def recover(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
-    with rt.db.write() as session:
+def recover(
+    rt: Runtime, incident_id: int, *, at: datetime | None = None, session: Session | None = None
+) -> Incident:
+    with _transaction(rt, session) as session:
         incident = _load(session, incident_id, "recover it")
         lifecycle.check_recover(incident)
         when = _check_time(rt, at, incident)
@@ -483,10 +505,12 @@ def pause(rt: Runtime, incident_id: int, *, reason: str, at: datetime | None = N
         return incident
 
 
-def resume(rt: Runtime, incident_id: int, *, at: datetime | None = None) -> Incident:
+def resume(
+    rt: Runtime, incident_id: int, *, at: datetime | None = None, session: Session | None = None
+) -> Incident:
     """The end of the pause: the stopped clocks count again, their due times moved by
     the time paused."""
-    with rt.db.write() as session:
+    with _transaction(rt, session) as session:
         incident = _load(session, incident_id, "resume it")
         lifecycle.check_resume(incident, incident.paused_at)
         assert incident.paused_at is not None

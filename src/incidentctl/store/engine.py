@@ -219,11 +219,21 @@ def lock_for_ids(conn: Connection, tables: Sequence[Table]) -> None:
         conn.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
 
 
+MIGRATION_LOCK = 7242001
+INTAKE_LOCK = 7242002
+
+
+def advisory_lock(bind: Session | Connection, lock: int) -> None:
+    """Let one transaction at a time past this point: PostgreSQL's advisory lock until
+    the transaction ends (SQLite's write transaction, begun IMMEDIATE, holds the write
+    lock already)."""
+    if _postgresql(bind):
+        bind.execute(text(f"SELECT pg_advisory_xact_lock({int(lock)})"))
+
+
 def lock_for_migration(conn: Connection) -> None:
-    """Let one process at a time migrate: PostgreSQL's advisory lock for the transaction
-    (SQLite's write transaction, begun IMMEDIATE, holds the write lock already)."""
-    if _postgresql(conn):
-        conn.execute(text("SELECT pg_advisory_xact_lock(7242001)"))
+    """Let one process at a time migrate."""
+    advisory_lock(conn, MIGRATION_LOCK)
 
 
 def move_sequences_past(conn: Connection, tables: Sequence[Table]) -> None:

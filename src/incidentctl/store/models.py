@@ -6,10 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
-__all__ = ["Delivery", "Event", "Incident", "Pass", "PolicyVersion", "SQLModel"]
+__all__ = ["Delivery", "Event", "Incident", "IntakeKey", "Pass", "PolicyVersion", "SQLModel"]
 
 from incidentctl.domain import Channel, DeliveryStatus, Status, Team
 from incidentctl.store.types import UTCDateTime
@@ -173,3 +183,23 @@ class Pass(SQLModel, table=True):
     owner: str
     sent: int
     failed: int
+
+
+class IntakeKey(SQLModel, table=True):
+    """A dedup key intake has seen and the incident it went to: an alert's fingerprint
+    (``alert:…``), an email's Message-ID (``email:…``) or a service's alert storm
+    (``storm:…``). ``new``: it asked for a new incident (opened or grouped into a storm):
+    what storm control counts per service."""
+
+    __tablename__ = "intake_keys"
+    __table_args__ = (
+        Index("ix_intake_keys_key", "key", "incident_id"),
+        Index("ix_intake_keys_service_created_at", "service", "created_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    key: str = Field(sa_type=Text)
+    incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False))
+    service: str
+    new: bool = Field(sa_column=Column(Boolean, nullable=False))
+    created_at: datetime = _time(nullable=False)

@@ -23,7 +23,7 @@ from sqlmodel import col
 from incidentctl.domain import NOT_CLOSED, Awaiting, DeliveryStatus, EventKind, NoticeName, Status
 from incidentctl.errors import InvalidInput, NotFound
 from incidentctl.store import engine
-from incidentctl.store.models import Delivery, Event, Incident, Pass, PolicyVersion
+from incidentctl.store.models import Delivery, Event, Incident, IntakeKey, Pass, PolicyVersion
 
 INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -46,6 +46,46 @@ CLOCK_EVENTS = (
 )
 _FINAL = tuple(s for s in DeliveryStatus if s.final)
 _DELIVERED = tuple(s for s in DeliveryStatus if s.delivered)
+
+
+# --------------------------------------------------------------------------- intake
+
+
+def lock_for_intake(session: Session) -> None:
+    """One intake at a time decides what a key maps to and counts a storm (PostgreSQL's
+    advisory lock for the transaction; SQLite's write transaction holds the write lock)."""
+    engine.advisory_lock(session, engine.INTAKE_LOCK)
+
+
+def incident_of_key(session: Session, *, key: str) -> Incident | None:
+    """The incident a dedup key went to last (None: never seen)."""
+    stmt = (
+        select(Incident)
+        .join(IntakeKey, col(IntakeKey.incident_id) == col(Incident.id))
+        .where(col(IntakeKey.key) == key)
+        .order_by(col(IntakeKey.id).desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def add_intake_key(
+    session: Session, *, key: str, incident_id: int, service: str, new: bool, now: datetime
+) -> None:
+    session.add(
+        IntakeKey(key=key, incident_id=incident_id, service=service, new=new, created_at=now)
+    )
+
+
+def count_new_from_intake(session: Session, *, service: str, since: datetime) -> int:
+    """How many alerts and emails asked for a new incident of ``service`` since ``since``
+    (storm control; ``ix_intake_keys_service_created_at``)."""
+    stmt = select(func.count()).where(
+        col(IntakeKey.service) == service,
+        col(IntakeKey.created_at) > since,
+        col(IntakeKey.new).is_(True),
+    )
+    return int(session.scalar(stmt) or 0)
 
 
 # --------------------------------------------------------------------------- policy versions
