@@ -43,8 +43,8 @@ def parse_email(data: bytes, policy: Policy, *, recipients: Sequence[str] = ()) 
         message = BytesParser(policy=email.policy.default).parsebytes(data)
         assert isinstance(message, EmailMessage)
         name, address = _sender(message)
-        subject = one_line(message.get("Subject", ""))
-        message_id = one_line(message.get("Message-ID", ""))
+        subject = _header(message.get("Subject", ""))
+        message_id = _header(message.get("Message-ID", ""))
         to = [*_addresses(message), *(r.strip().lower() for r in recipients)]
         body = _body(message)
         attachments = _attachments(message)
@@ -101,21 +101,29 @@ def _sender(message: EmailMessage) -> tuple[str, str]:
     header = message.get("From")
     mailboxes: Sequence[Address] = getattr(header, "addresses", ()) if header else ()
     for mailbox in mailboxes:
-        address = mailbox.addr_spec.strip().lower()
+        address = _header(mailbox.addr_spec).lower()
         if (
             mailbox.username
             and mailbox.domain
             and not UNSAFE.search(address)
             and " " not in address
         ):
-            return one_line(mailbox.display_name), address
+            return _header(mailbox.display_name), address
     raise InvalidInput("the message has no From address to answer: refused")
+
+
+def _header(value: object) -> str:
+    """A header's text on one line. Raw UTF-8 in a header (RFC 6532, or a sender that
+    ignores the rules) reaches the parser as escaped bytes: it is read as UTF-8 here,
+    what is not UTF-8 as U+FFFD."""
+    text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return one_line(text)
 
 
 def _addresses(message: EmailMessage) -> list[str]:
     """Every recipient address the message names (To, Cc, Delivered-To, X-Original-To)."""
     values = [
-        str(value)
+        _header(value)
         for name in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
         for value in message.get_all(name, [])
     ]
@@ -166,7 +174,7 @@ def _attachments(message: EmailMessage) -> list[str]:
     listed = []
     for part in message.iter_attachments():
         assert isinstance(part, EmailMessage)
-        name = one_line(part.get_filename() or "(no name)")
+        name = _header(part.get_filename() or "(no name)")
         payload = part.get_payload(decode=True)
         size = len(payload) if isinstance(payload, bytes) else 0
         listed.append(f"{name} ({part.get_content_type()}, {size:,} bytes)")
