@@ -285,7 +285,9 @@ def test_a_message_over_the_policys_limit_is_refused_and_changes_nothing(routed)
 
 
 def test_an_encoded_subject_cannot_inject_headers_into_the_notices(cli, tmp_path, smtp_server):
-    write_policy(tmp_path, {"email": smtp_server.transport()}, extra='\n[intake.email]\nlevel = 1\n')
+    write_policy(
+        tmp_path, {"email": smtp_server.transport()}, extra="\n[intake.email]\nlevel = 1\n"
+    )
     evil = (
         "From: x@client.example\nTo: support@example.com\n"
         "Subject: =?utf-8?q?Help=0D=0ABcc:_victim@evil.example=0D=0A=0D=0Abody?=\n"
