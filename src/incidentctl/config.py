@@ -440,7 +440,7 @@ class EmailIntakeRule(_Model):
 
 class EmailIntake(_Model):
     service: Name = "default"  # where a message that no rule matches goes
-    level: int = 3
+    level: int | None = None  # None: the policy's least severe level
     max_bytes: int = Field(default=10_000_000, ge=1024)  # larger messages are refused
     rules: list[EmailIntakeRule] = []
 
@@ -466,14 +466,18 @@ class AlertIntake(_Model):
     service_label: Name = "service"
     service: Name = "default"
     level_label: Name = "severity"
-    levels: dict[str, int] = {"critical": 1, "error": 2, "warning": 2, "info": 3}
-    level: int = 3
+    levels: dict[str, int] | None = None  # None: SEVERITY_LEVELS, within the policy's levels
+    level: int | None = None  # None: the policy's least severe level
     rules: list[AlertRule] = []
     # One incident per alert (its fingerprint), or per Alertmanager group (groupKey).
     dedup: Literal["alert", "group"] = "alert"
     repeat: OnRepeat = OnRepeat.IGNORE  # the same alert again, still firing
     resolved: OnResolved = OnResolved.RECOVER  # the alert resolved
     max_bytes: int = Field(default=10_000_000, ge=1024)  # larger payloads are refused
+
+
+# What the usual ``severity`` label values mean, where ``[intake.alert] levels`` is not set.
+SEVERITY_LEVELS = {"critical": 1, "error": 2, "warning": 2, "info": 3}
 
 
 class Storm(_Model):
@@ -491,9 +495,12 @@ class Intake(_Model):
     storm: Storm = Storm()
 
     def levels_used(self) -> Iterable[tuple[str, int]]:
-        yield "intake.email.level", self.email.level
-        yield "intake.alert.level", self.alert.level
-        for value, n in self.alert.levels.items():
+        """The levels the file names (each must be one of the policy's)."""
+        if self.email.level is not None:
+            yield "intake.email.level", self.email.level
+        if self.alert.level is not None:
+            yield "intake.alert.level", self.alert.level
+        for value, n in (self.alert.levels or {}).items():
             yield f"intake.alert.levels.{value}", n
         for i, rule in enumerate(self.email.rules):
             if rule.level is not None:
@@ -998,6 +1005,17 @@ class Policy(_Model):
         for name in self.contacts:
             parts.setdefault(name, [])
         return dict(sorted(parts.items()))
+
+    def intake_level(self, level: int | None) -> int:
+        """An intake default level: as set, else the least severe of the policy."""
+        return level if level is not None else max(self.levels)
+
+    def severity_levels(self) -> dict[str, int]:
+        """``[intake.alert] levels``, else ``SEVERITY_LEVELS`` within the policy's levels."""
+        if self.intake.alert.levels is not None:
+            return {k.lower(): n for k, n in self.intake.alert.levels.items()}
+        least = max(self.levels)
+        return {k: min(n, least) for k, n in SEVERITY_LEVELS.items()}
 
     def person_at(self, address: str, channel: ContactChannel) -> str | None:
         """The contact whose address on ``channel`` is ``address`` (emails in any case,

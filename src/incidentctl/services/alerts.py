@@ -153,7 +153,9 @@ def _plain(payload: dict[str, Any], rules: AlertIntake, policy: Policy, now: dat
 
 def _route(rules: AlertIntake, policy: Policy, labels: Mapping[str, str]) -> tuple[str, int]:
     service = labels.get(rules.service_label) or rules.service
-    level = rules.levels.get(labels.get(rules.level_label, "").lower(), rules.level)
+    level = policy.severity_levels().get(
+        labels.get(rules.level_label, "").lower(), policy.intake_level(rules.level)
+    )
     for rule in rules.rules:
         if all(labels.get(name) == value for name, value in rule.match.items()):
             service = rule.service or service

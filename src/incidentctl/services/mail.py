@@ -78,6 +78,7 @@ def parse_email(data: bytes, policy: Policy, *, recipients: Sequence[str] = ()) 
             actor=person or address,
         )
     service, level = _route(rules, to, subject)
+    level = policy.intake_level(level)
     details = _with_attachments(_cut(body), attachments)
     return Arrival(
         key=key,
@@ -130,7 +131,7 @@ def _addresses(message: EmailMessage) -> list[str]:
     return [addr.strip().lower() for _, addr in getaddresses(values) if addr]
 
 
-def _route(rules: EmailIntake, to: Sequence[str], subject: str) -> tuple[str, int]:
+def _route(rules: EmailIntake, to: Sequence[str], subject: str) -> tuple[str, int | None]:
     """The first rule whose address is a recipient and whose keyword is in the subject
     (each where given) sets service and level; the rest come from the defaults."""
     lowered = subject.lower()
