@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+
 from test_escalate import at, write_policy
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from test_escalate import at, write_policy
 from test_notify_transports import SmtpServer, smtp_running
 
