@@ -84,6 +84,7 @@ def test_static_values_come_from_the_policy_and_the_domain_without_sqlalchemy():
         "incidentctl transfer 4 --team ": ["om", "dev"],
         "incidentctl note 4 x --kind ": [
             "progress",
+            "customer",
             "customer-update",
             "lesson",
             "impact",

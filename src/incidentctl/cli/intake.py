@@ -37,7 +37,7 @@ def email(
         typer.Option(
             "--recipient",
             metavar="ADDRESS",
-            help="The envelope recipient (Postfix's ${recipient}), matched by the "
+            help="The envelope recipient (Postfix passes it to its pipe), matched by the "
             "[intake.email] rules with the To and Cc addresses. Repeatable.",
             show_default=False,
         ),
