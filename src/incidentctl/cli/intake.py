@@ -55,7 +55,7 @@ def email(
 
     Example:
 
-        incidentctl intake email --recipient payments-oncall@example.com < message.eml
+        incidentctl intake email --recipient oncall@example.com < message.eml
     """
     from incidentctl.services.intake import take_email
 
