@@ -165,6 +165,7 @@ def board_command(
 from incidentctl.cli import incidents  # noqa: E402, F401
 from incidentctl.cli import escalation  # noqa: E402, F401
 from incidentctl.cli import intake  # noqa: E402, F401
+from incidentctl.cli import serve  # noqa: E402, F401
 from incidentctl.cli import analysis  # noqa: E402, F401
 from incidentctl.cli import sla  # noqa: E402, F401
 from incidentctl.cli import admin  # noqa: E402, F401
