@@ -315,3 +315,27 @@ def test_terminal_escapes_in_a_subject_are_shown_literally(routed):
     out = routed("intake", "email", input=message.encode(), now=at(0))
     assert "\x1b" not in out.stdout
     assert "opened incident 1: Disk [31mRED [0m full" in out.stdout
+
+
+def test_a_notices_message_id_is_the_same_at_every_attempt_and_names_its_incident():
+    from incidentctl.notify.transports import REPLY_ID, Message, email_message
+
+    message = Message(
+        channel="email",
+        to="chen.jie@example.com",
+        cc=(),
+        subject="[incidentctl] [#7] L1 payments: NEW - Checkout 502",
+        text="…",
+        incident=7,
+        notice="initial",
+        key="incidentctl:7:initial:0:email:chen.jie",
+    )
+    first = email_message("incidentctl@ops.example", message)["Message-ID"]
+    again = email_message("incidentctl@ops.example", message)["Message-ID"]
+    other = email_message("incidentctl@ops.example", Message(**{**message.__dict__, "key": "k2"}))[
+        "Message-ID"
+    ]
+    assert first == again != other
+    assert first.endswith("@ops.example>")
+    found = REPLY_ID.search(first)
+    assert found is not None and found[1] == "7"

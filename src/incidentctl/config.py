@@ -420,21 +420,30 @@ class Escalation(_Model):
 # --------------------------------------------------------------------------- intake
 
 
-class EmailIntakeRule(_Model):
+class _IntakeRule(_Model):
+    """What an intake rule sets: the service, the level, or both."""
+
+    service: Name | None = None
+    level: int | None = None
+
+    @model_validator(mode="after")
+    def _sets_something(self) -> _IntakeRule:
+        if self.service is None and self.level is None:
+            raise ValueError("a rule sets `service` or `level` (or both)")
+        return self
+
+
+class EmailIntakeRule(_IntakeRule):
     """Where an email goes: the first rule whose recipient address and subject keyword
     (each where given) match sets its service and level."""
 
     to: str | None = None  # a recipient address (To, Cc, Delivered-To, --recipient)
     keyword: str | None = None  # a word in the subject (any case)
-    service: Name | None = None
-    level: int | None = None
 
     @model_validator(mode="after")
     def _matches_something(self) -> EmailIntakeRule:
         if self.to is None and self.keyword is None:
             raise ValueError("a rule needs `to` (a recipient address) or `keyword`")
-        if self.service is None and self.level is None:
-            raise ValueError("a rule sets `service` or `level` (or both)")
         return self
 
 
@@ -445,19 +454,11 @@ class EmailIntake(_Model):
     rules: list[EmailIntakeRule] = []
 
 
-class AlertRule(_Model):
+class AlertRule(_IntakeRule):
     """The first rule whose labels all match (``match = {team = "pay"}``) sets an
     alert's service and level."""
 
     match: dict[str, str] = Field(min_length=1)
-    service: Name | None = None
-    level: int | None = None
-
-    @model_validator(mode="after")
-    def _sets_something(self) -> AlertRule:
-        if self.service is None and self.level is None:
-            raise ValueError("a rule sets `service` or `level` (or both)")
-        return self
 
 
 class AlertIntake(_Model):
