@@ -104,6 +104,10 @@ def test_a_repeat_adds_nothing_and_the_resolution_recovers_at_its_end(cli):
     assert shown["status"] == "recovered"
     assert shown["recovered_at"] == at(20)
     assert len(cli.json("list")) == 1
+    # The resolution again (a webhook retried): nothing more is recorded.
+    events = cli.json("show", "1")["events"]
+    assert actions(take(cli, webhook(resolved), now=at(31))) == [("repeat", 1)]
+    assert cli.json("show", "1")["events"] == events
 
 
 def test_the_policy_can_note_repeats_and_resolutions_instead(cli, tmp_path):
@@ -315,3 +319,15 @@ def test_storm_control_can_be_turned_off(cli, tmp_path):
     write_policy(tmp_path, extra=STORM + "enabled = false\n")
     doc = take(cli, webhook(*[am_alert(f"s{i}") for i in range(6)]))
     assert doc["counts"] == {"opened": 6}
+
+
+def test_a_group_of_mixed_severities_takes_its_most_severe_alerts_level(cli, tmp_path):
+    # As Alertmanager 0.25 sends it: severity differs, so it is not a common label.
+    write_policy(tmp_path, extra='\n[intake.alert]\ndedup = "group"\n')
+    payload = json.loads(
+        webhook(am_alert("d1", severity="warning"), am_alert("d2", severity="critical"))
+    )
+    payload["commonLabels"] = {"alertname": "HighErrorRate"}
+    assert actions(take(cli, payload)) == [("opened", 1)]
+    shown = cli.json("show", "1")
+    assert (shown["level"], shown["service"]) == (1, "payments")

@@ -33,7 +33,13 @@ if TYPE_CHECKING:
 TOKEN_VARIABLE = "INCIDENTCTL_SERVE_TOKEN"
 _ACK = re.compile(r"\s*ack\s+#?([0-9]{1,18})\s*", re.IGNORECASE)
 _SMS_LIMIT = 16_384
-_STATUS = {"invalid_input": 400, "not_found": 404, "conflict": 409, "too_large": 413}
+_STATUS = {
+    "invalid_input": 400,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "database": 503,  # busy or unreachable: Alertmanager and SMS providers retry
+}
 
 
 class TooLarge(InvalidInput):
@@ -132,7 +138,10 @@ def handle_errors(error: Exception) -> Response:
     from incidentctl.errors import IncidentctlError
 
     if isinstance(error, Refused):
-        return JSONResponse({"error": error.code, "message": error.message}, error.status)
+        challenge = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(
+            {"error": error.code, "message": error.message}, error.status, headers=challenge
+        )
     if isinstance(error, IncidentctlError):
         status = _STATUS.get(error.code, 500)
         return JSONResponse({"error": error.code, "message": error.message}, status)

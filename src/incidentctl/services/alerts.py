@@ -62,6 +62,12 @@ def _alertmanager(
     common = _labels(payload.get("commonLabels", {}), "commonLabels")
     annotations = _labels(payload.get("commonAnnotations", {}), "commonAnnotations")
     service, level = _route(rules, policy, common)
+    # The group's labels are only those its alerts share: its alerts' own routes say
+    # more (the most severe of them pages, whatever the others' severity).
+    if parsed:
+        level = min(a.level for a in parsed)
+        if rules.service_label not in common:
+            service = parsed[0].service
     listed = "\n".join(
         f"- {a.summary} ({AlertStatus.FIRING if a.firing else AlertStatus.RESOLVED})"
         for a in parsed

@@ -159,6 +159,8 @@ def _again(session: Session, rt: Runtime, arrival: Arrival, incident: Incident) 
         if rules.repeat == OnRepeat.NOTE:
             _note(session, rt, incident, f"Still firing: {arrival.summary}")
         return _outcome(arrival, IntakeAction.REPEAT, incident)
+    if incident.recovered_at is not None and not _is_storm(session, arrival, incident):
+        return _outcome(arrival, IntakeAction.REPEAT, incident)  # resolved again: a retry
     if rules.resolved == OnResolved.RECOVER and not _is_storm(session, arrival, incident):
         try:
             handling.recover(
