@@ -238,6 +238,20 @@ def test_a_plain_json_alert_and_its_resolution(cli):
             '{"version": "4", "alerts": [{"labels": {"a": "b"}, "startsAt": "yesterday"}]}',
             "alerts[0].startsAt: not an RFC 3339 time",
         ),
+        # Hostile: never "unexpected".
+        ('{"key": "k", "title": "t", "status": ["firing"]}', "expected 'firing' or 'resolved'"),
+        (
+            '{"alerts": [{"labels": {"a": "b"}, "fingerprint": "f",'
+            ' "startsAt": "9999-12-31T23:59:59-05:00"}]}',
+            "alerts[0].startsAt: out of range",
+        ),
+        (
+            '{"alerts": [{"labels": {"a": ' + "[" * 1000 + "]" * 1000 + "}}]}",
+            "alerts[0].labels.a: expected a string, got list",
+        ),
+        ('{"key": "k\\u0000", "title": "t"}', "NUL character"),
+        ('{"key": "k", "title": "t", "details": "a\\u0000b"}', "NUL character"),
+        ('{"key": "k", "title": "t", "level": 1e400}', "not JSON"),
     ],
 )
 def test_a_bad_payload_is_refused_with_exit_2_and_changes_nothing(cli, payload, said):
@@ -246,6 +260,14 @@ def test_a_bad_payload_is_refused_with_exit_2_and_changes_nothing(cli, payload, 
     out = take(cli, payload, now=at(1), expect=2)
     assert said in json.loads(out.stderr)["message"]
     assert cli.snapshot() == before
+
+
+def test_the_default_severities_keep_to_the_levels_a_policy_has(cli, tmp_path):
+    text = write_policy(tmp_path).read_text().replace("[levels.3]", "[levels.5]")
+    (tmp_path / "sla.toml").write_text(text)
+    doc = take(cli, webhook(am_alert("i1", severity="info"), am_alert("c1")))
+    assert actions(doc) == [("opened", 1), ("opened", 2)]
+    assert [cli.json("show", str(n))["level"] for n in (1, 2)] == [2, 1]
 
 
 def test_a_payload_half_good_changes_nothing(cli):
@@ -283,7 +305,11 @@ def test_a_storm_past_max_new_is_grouped_into_one_incident_with_one_notice(cli, 
     storm = cli.json("show", "4")
     assert storm["title"] == ("Alert storm on payments: more than 3 new incidents within 5m")
     grouped = [e["data"]["text"] for e in storm["events"] if e["kind"] == "note"]
-    assert grouped == [f"Grouped (alert): HighErrorRate on s{i} [s{i}]" for i in range(3, 10)]
+    assert [t.splitlines()[0] for t in grouped] == [
+        f"Grouped (alert): HighErrorRate on s{i} [s{i}]" for i in range(3, 10)
+    ]
+    assert "5xx above 5% for 5 minutes" in grouped[0]  # its details are kept, cut short
+    assert "instance=s3.example:9100" in grouped[0]
     # Another service is not in the storm.
     assert actions(take(cli, webhook(am_alert("w1", service="web")), now=at(1))) == [("opened", 5)]
     sent = json.loads(cli("escalate", "--json", now=at(2)).stdout)
@@ -298,6 +324,15 @@ def test_a_grouped_alert_repeats_and_resolves_on_the_storm_incident(cli, tmp_pat
     resolved = am_alert("s4", status="resolved", ends=at(1))
     assert actions(take(cli, webhook(resolved), now=at(2))) == [("noted", 4)]
     assert cli.json("show", "4")["status"] == "open"  # the storm is not over for one alert
+
+
+def test_one_grouped_alerts_resolution_does_not_recover_the_storm(cli, tmp_path):
+    write_policy(tmp_path, extra=STORM)
+    for i in range(5):  # plain alerts: their resolutions carry neither service nor level
+        take(cli, {"key": f"p{i}", "title": f"Pod {i} down", "service": "pay", "level": 2})
+    resolved = {"key": "p4", "title": "Pod 4 down", "status": "resolved"}
+    assert actions(take(cli, resolved, now=at(1))) == [("noted", 4)]
+    assert cli.json("show", "4")["status"] == "open"
 
 
 def test_after_the_window_alerts_open_their_own_incidents_again(cli, tmp_path):

@@ -339,3 +339,38 @@ def test_a_notices_message_id_is_the_same_at_every_attempt_and_names_its_inciden
     assert first.endswith("@ops.example>")
     found = REPLY_ID.search(first)
     assert found is not None and found[1] == "7"
+
+
+def test_a_display_name_that_is_a_policy_name_is_not_taken_as_the_reporter(routed):
+    message = (
+        'From: "chen.jie" <eve@evil.example>\nSubject: please call me\n'
+        "Message-ID: <dn@evil.example>\n\nhello\n"
+    )
+    take(routed, message)
+    shown = routed.json("show", "1")
+    assert (shown["reporter"], shown["contact"]) == ("eve@evil.example", "eve@evil.example")
+    out = routed("note", "1", "we are on it", "--kind", "customer-update", "--send", now=at(2))
+    assert "eve@evil.example" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-Incidentctl-Key: incidentctl:1:initial:0:email:om-team",
+        "Auto-Submitted: auto-replied",
+    ],
+)
+def test_our_own_notices_and_auto_replies_are_ignored_so_nothing_loops(routed, header):
+    take(routed, mail("quoted-printable.eml"))
+    message = (
+        f"From: om-team@example.com\nSubject: Re: [#1] Le paiement\n{header}\n"
+        "Message-ID: <loop@example.com>\n\nOut of office\n"
+    )
+    doc = take(routed, message, now=at(3)).json
+    assert doc["outcomes"][0]["action"] == "ignored"
+    assert [e["kind"] for e in routed.json("show", "1")["events"]] == ["opened"]
+
+
+def test_a_nul_in_a_body_is_stored_as_a_replacement_character(routed):
+    take(routed, b"From: a@b.example\nSubject: nul\nMessage-ID: <n@b>\n\nbefore\x00after\n")
+    assert routed.json("show", "1")["details"] == "before\ufffdafter"

@@ -1015,8 +1015,11 @@ class Policy(_Model):
         """``[intake.alert] levels``, else ``SEVERITY_LEVELS`` within the policy's levels."""
         if self.intake.alert.levels is not None:
             return {k.lower(): n for k, n in self.intake.alert.levels.items()}
-        least = max(self.levels)
-        return {k: min(n, least) for k, n in SEVERITY_LEVELS.items()}
+        # Each at the policy's nearest level no more severe than it (else its most severe).
+        return {
+            k: max((m for m in self.levels if m <= n), default=min(self.levels))
+            for k, n in SEVERITY_LEVELS.items()
+        }
 
     def person_at(self, address: str, channel: ContactChannel) -> str | None:
         """The contact whose address on ``channel`` is ``address`` (emails in any case,

@@ -145,6 +145,10 @@ def handle_errors(error: Exception) -> Response:
     if isinstance(error, IncidentctlError):
         status = _STATUS.get(error.code, 500)
         return JSONResponse({"error": error.code, "message": error.message}, status)
+    import sys
+
+    # (for the operator: the request and its body are not written)
+    sys.stderr.write(f"incidentctl serve: unexpected {type(error).__name__}: {error}\n")
     return JSONResponse(
         {"error": "internal", "message": f"unexpected {type(error).__name__}"}, status_code=500
     )

@@ -20,20 +20,12 @@ import orjson
 from incidentctl.config import AlertIntake, Policy
 from incidentctl.domain import AlertStatus, IntakeSource
 from incidentctl.errors import InvalidInput
-from incidentctl.services.arrival import Arrival
-from incidentctl.text import one_line
-
-_TITLE_LIMIT = 200
+from incidentctl.services.arrival import Arrival, stored_text, title_of
 
 
 def parse_alerts(data: bytes, policy: Policy, *, now: datetime) -> list[Arrival]:
     """The arrivals of one payload; ``InvalidInput`` (exit 2) for what is not one."""
     rules = policy.intake.alert
-    if len(data) > rules.max_bytes:
-        raise InvalidInput(
-            f"the payload is larger than {rules.max_bytes:,} bytes "
-            "(the policy's intake.alert.max_bytes): refused"
-        )
     try:
         payload = orjson.loads(data)
     except orjson.JSONDecodeError as error:
@@ -76,10 +68,10 @@ def _alertmanager(
         Arrival(
             key=f"alert:group:{group_key}",
             source=IntakeSource.ALERT,
-            title=_title(annotations, common) or f"Alert group {one_line(group_key)}",
+            title=_title(annotations, common) or title_of(f"Alert group {group_key}"),
             service=service,
             level=level,
-            summary=f"group {one_line(group_key)}: {len(parsed)} alerts",
+            summary=f"group {title_of(group_key)}: {len(parsed)} alerts",
             details=f"{_label_lines(common)}\n\nAlerts:\n{listed}".strip(),
             firing=status == AlertStatus.FIRING,
             occurred_at=min((a.occurred_at for a in parsed if a.occurred_at), default=None),
@@ -101,7 +93,7 @@ def _am_alert(
         fingerprint = hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()
     fingerprint = _text(fingerprint, f"{where}.fingerprint", required=True)
     service, level = _route(rules, policy, labels)
-    title = _title(annotations, labels) or f"Alert {fingerprint}"
+    title = _title(annotations, labels) or title_of(f"Alert {fingerprint}")
     details = [annotations.get("description", ""), _label_lines(labels)]
     url = alert.get("generatorURL")
     if isinstance(url, str) and url:
@@ -114,7 +106,7 @@ def _am_alert(
         title=title,
         service=service,
         level=level,
-        summary=f"{title} [{fingerprint}]",
+        summary=f"{title} [{title_of(fingerprint)}]",
         details="\n\n".join(d for d in details if d) or None,
         firing=status == AlertStatus.FIRING,
         occurred_at=starts,
@@ -129,15 +121,15 @@ def _plain(payload: dict[str, Any], rules: AlertIntake, policy: Policy, now: dat
     if unknown:
         raise InvalidInput(f"unknown key {unknown[0]!r}: an alert has {', '.join(sorted(known))}")
     key = _text(payload.get("key"), "key", required=True)
-    title = one_line(_text(payload.get("title"), "title", required=True))[:_TITLE_LIMIT]
+    title = title_of(_text(payload.get("title"), "title", required=True))
     labels = _labels(payload.get("labels", {}), "labels")
     service, level = _route(rules, policy, labels)
     if payload.get("service") is not None:
-        service = one_line(_text(payload["service"], "service", required=True))
+        service = title_of(_text(payload["service"], "service", required=True))
     if payload.get("level") is not None:
         level = payload["level"]
         if isinstance(level, bool) or not isinstance(level, int):
-            raise InvalidInput(f"level: expected a whole number, got {level!r}")
+            raise InvalidInput(f"level: expected a whole number, got {type(level).__name__}")
         policy.level(level)
     details = payload.get("details")
     if details is not None:
@@ -149,7 +141,7 @@ def _plain(payload: dict[str, Any], rules: AlertIntake, policy: Policy, now: dat
         title=title,
         service=service,
         level=level,
-        summary=f"{title} [{one_line(key)}]",
+        summary=f"{title} [{title_of(key)}]",
         details=details or None,
         firing=status == AlertStatus.FIRING,
         ended_at=now if status == AlertStatus.RESOLVED else None,
@@ -167,7 +159,7 @@ def _route(rules: AlertIntake, policy: Policy, labels: Mapping[str, str]) -> tup
             service = rule.service or service
             level = rule.level or level
             break
-    return one_line(service)[:_TITLE_LIMIT] or rules.service, level
+    return title_of(service) or rules.service, level
 
 
 def _title(annotations: Mapping[str, str], labels: Mapping[str, str]) -> str:
@@ -175,7 +167,7 @@ def _title(annotations: Mapping[str, str], labels: Mapping[str, str]) -> str:
     if not said and labels.get("alertname"):
         instance = labels.get("instance")
         said = labels["alertname"] + (f" on {instance}" if instance else "")
-    return one_line(said or "")[:_TITLE_LIMIT]
+    return title_of(said or "")
 
 
 def _label_lines(labels: Mapping[str, str]) -> str:
@@ -189,18 +181,22 @@ def _labels(value: Any, where: str, *, required: bool = False) -> dict[str, str]
         raise InvalidInput(f"{where}: expected an object of names and string values")
     for name, text in value.items():
         if not isinstance(text, str):
-            raise InvalidInput(f"{where}.{name}: expected a string, got {text!r}")
+            raise InvalidInput(
+                f"{where}.{title_of(name)[:40]}: expected a string, got {type(text).__name__}"
+            )
+        stored_text(name, where)
+        stored_text(text, f"{where}.{name}")
     return value
 
 
 def _text(value: Any, where: str, *, required: bool = False) -> str:
     if not isinstance(value, str) or (required and not value.strip()):
         raise InvalidInput(f"{where}: expected a non-empty string")
-    return value
+    return stored_text(value, where)
 
 
 def _status(value: Any, where: str) -> str:
-    if value not in set(AlertStatus):
+    if not isinstance(value, str) or value not in set(AlertStatus):
         raise InvalidInput(f"{where}: expected 'firing' or 'resolved', got {value!r}")
     return str(value)
 
@@ -213,9 +209,12 @@ def _time(value: Any, where: str, now: datetime) -> datetime | None:
     try:
         when = datetime.fromisoformat(_text(value, where))
     except ValueError:
-        raise InvalidInput(f"{where}: not an RFC 3339 time: {value!r}") from None
+        raise InvalidInput(f"{where}: not an RFC 3339 time: {str(value)[:60]!r}") from None
     if when.tzinfo is None:
         raise InvalidInput(f"{where}: the time has no offset: {value!r}")
     if when.year <= 1:
         return None
-    return min(when.astimezone(UTC), now)
+    try:
+        return min(when.astimezone(UTC), now)
+    except OverflowError:  # (year 9999 with a negative offset)
+        raise InvalidInput(f"{where}: out of range: {value!r}") from None

@@ -11,6 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from incidentctl.domain import Channel, IntakeAction
+from incidentctl.errors import InvalidInput
+from incidentctl.text import one_line
+
+TITLE_LIMIT = 200  # characters of a title (a subject, an alert's summary)
+
+
+def title_of(text: object) -> str:
+    """What intake takes as a title: one line, at most ``TITLE_LIMIT`` characters."""
+    return one_line(text)[:TITLE_LIMIT]
+
+
+def stored_text(value: str, where: str) -> str:
+    """Text as it is stored; a NUL cannot be (PostgreSQL refuses it in text): refused."""
+    if "\x00" in value:
+        raise InvalidInput(f"{where}: a NUL character (\\x00) cannot be stored")
+    return value
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,7 @@ class Arrival:
     ack: bool = False  # a reply whose first line is "ack"
     person: str | None = None  # the policy's contact who sent it (None: someone else)
     actor: str = "intake"  # whom its events name
+    automatic: str | None = None  # an email no person wrote (why): taken in as nothing
 
 
 @dataclass(frozen=True)

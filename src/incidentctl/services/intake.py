@@ -43,6 +43,9 @@ from incidentctl.times import format_duration
 
 __all__ = ["Arrival", "Outcome", "take_alerts", "take_email", "take_in"]
 
+STORM = "storm:"  # the key of a service's storm incident: "storm:payments:L1"
+_GROUPED_DETAILS = 500  # characters of a grouped alert's or email's details on its note
+
 
 def take_email(rt: Runtime, data: bytes, *, recipients: Sequence[str] = ()) -> list[Outcome]:
     """``intake email``: one RFC 5322 message."""
@@ -66,6 +69,8 @@ def _take(session: Session, rt: Runtime, arrival: Arrival) -> Outcome:
     if arrival.source == IntakeSource.EMAIL:
         if last is not None:
             return _outcome(arrival, IntakeAction.DUPLICATE, last)
+        if arrival.automatic is not None:  # a loop, a bounce: nothing is recorded
+            return _outcome(arrival, IntakeAction.IGNORED, None)
         if arrival.reply_to is not None:
             return _reply(session, rt, arrival)
         return _new(session, rt, arrival, follows=None)
@@ -114,7 +119,7 @@ def _grouped(session: Session, rt: Runtime, arrival: Arrival) -> Outcome:
     """Past the storm threshold: the arrival is a note on the storm incident of its
     service and level (opened by the first arrival past it)."""
     storm = rt.policy.intake.storm
-    key = f"storm:{arrival.service}:L{arrival.level}"
+    key = f"{STORM}{arrival.service}:L{arrival.level}"
     incident = repository.incident_of_key(session, key=key)
     if incident is None or incident.status not in NOT_CLOSED:
         window = format_duration(storm.window)
@@ -144,7 +149,13 @@ def _grouped(session: Session, rt: Runtime, arrival: Arrival) -> Outcome:
             new=False,
             now=rt.now,
         )
-    _note(session, rt, incident, f"Grouped ({arrival.source}): {arrival.summary}")
+    said = f"Grouped ({arrival.source}): {arrival.summary}"
+    if arrival.contact:
+        said += f"\nFrom: {arrival.reporter} <{arrival.contact}>"
+    if arrival.details:
+        cut = arrival.details[:_GROUPED_DETAILS]
+        said += "\n" + cut + ("…" if len(arrival.details) > len(cut) else "")
+    _note(session, rt, incident, said)
     _seen(session, rt, arrival, incident, new=True)
     return _outcome(arrival, IntakeAction.GROUPED, incident)
 
@@ -159,9 +170,10 @@ def _again(session: Session, rt: Runtime, arrival: Arrival, incident: Incident) 
         if rules.repeat == OnRepeat.NOTE:
             _note(session, rt, incident, f"Still firing: {arrival.summary}")
         return _outcome(arrival, IntakeAction.REPEAT, incident)
-    if incident.recovered_at is not None and not _is_storm(session, arrival, incident):
+    storm = _is_storm(session, arrival, incident)
+    if incident.recovered_at is not None and not storm:
         return _outcome(arrival, IntakeAction.REPEAT, incident)  # resolved again: a retry
-    if rules.resolved == OnResolved.RECOVER and not _is_storm(session, arrival, incident):
+    if rules.resolved == OnResolved.RECOVER and not storm:
         try:
             handling.recover(
                 rt, _id(incident), at=_clamped(arrival.ended_at, incident, rt.now), session=session
@@ -214,8 +226,7 @@ def _reply(session: Session, rt: Runtime, arrival: Arrival) -> Outcome:
 
 
 def _is_storm(session: Session, arrival: Arrival, incident: Incident) -> bool:
-    storm = repository.incident_of_key(session, key=f"storm:{arrival.service}:L{arrival.level}")
-    return storm is not None and storm.id == incident.id
+    return repository.has_key_beginning(session, incident_id=_id(incident), prefix=STORM)
 
 
 def _note(session: Session, rt: Runtime, incident: Incident, text: str) -> None:

@@ -21,22 +21,18 @@ from incidentctl.config import EmailIntake, Policy
 from incidentctl.domain import Channel, ContactChannel, IntakeSource
 from incidentctl.errors import InvalidInput
 from incidentctl.notify.transports import REPLY_ID
-from incidentctl.services.arrival import Arrival
+from incidentctl.services.arrival import Arrival, title_of
 from incidentctl.text import UNSAFE, one_line
 
 SUBJECT_TAG = re.compile(r"\[#([0-9]{1,18})\]")
 _DETAILS_LIMIT = 20_000  # characters of a body kept as details (the rest is cut, and said)
+_ATTACHMENTS_LISTED = 50
 _QUOTE_HEAD = re.compile(r"^(On .* wrote:|-----\s*Original Message\s*-----)\s*$", re.IGNORECASE)
 
 
 def parse_email(data: bytes, policy: Policy, *, recipients: Sequence[str] = ()) -> Arrival:
     """The arrival ``data`` makes; ``InvalidInput`` (exit 2) for what is no message."""
     rules = policy.intake.email
-    if len(data) > rules.max_bytes:
-        raise InvalidInput(
-            f"the message is larger than {rules.max_bytes:,} bytes "
-            "(the policy's intake.email.max_bytes): refused"
-        )
     if not data.strip():
         raise InvalidInput("no message on standard input")
     try:
@@ -49,6 +45,7 @@ def parse_email(data: bytes, policy: Policy, *, recipients: Sequence[str] = ()) 
         body = _body(message)
         attachments = _attachments(message)
         reply_to = _replied_to(subject, message)
+        automatic = _automatic(message)
     except InvalidInput:
         raise
     except Exception as error:  # the parser's own complaint about a malformed part
@@ -58,24 +55,28 @@ def parse_email(data: bytes, policy: Policy, *, recipients: Sequence[str] = ()) 
     )
     person = policy.person_at(address, ContactChannel.EMAIL)
     sender = f"{name} <{address}>" if name else address
+    # The reporter's name is who notices to the reporter go to, by name first: a display
+    # name that is one of the policy's names ("chen.jie" <eve@…>) is not taken as one.
+    reporter = person or (name if name and name not in policy.people() else address)
     if reply_to is not None:
         words = _own_words(body)
         first = words.splitlines()[0].strip().rstrip(".!").lower() if words else ""
         return Arrival(
             key=key,
             source=IntakeSource.EMAIL,
-            title=subject,
+            title=title_of(subject),
             service="",
             level=0,
-            summary=f"email from {sender}: {subject}",
+            summary=title_of(f"email from {sender}: {subject}"),
             channel=Channel.EMAIL,
             reply_to=reply_to,
             text=_with_attachments(words, attachments),
             ack=first == "ack",
             person=person,
-            reporter=name or address,
+            reporter=reporter,
             contact=address,
             actor=person or address,
+            automatic=automatic,
         )
     service, level = _route(rules, to, subject)
     level = policy.intake_level(level)
@@ -83,16 +84,17 @@ def parse_email(data: bytes, policy: Policy, *, recipients: Sequence[str] = ()) 
     return Arrival(
         key=key,
         source=IntakeSource.EMAIL,
-        title=subject[:200] or f"(no subject) email from {address}",
+        title=title_of(subject) or title_of(f"(no subject) email from {address}"),
         service=service,
         level=level,
-        summary=f"email from {sender}: {subject}",
+        summary=title_of(f"email from {sender}: {subject}"),
         details=details or None,
         channel=Channel.EMAIL,
-        reporter=name or address,
+        reporter=reporter,
         contact=address,
         person=person,
         actor=person or address,
+        automatic=automatic,
     )
 
 
@@ -119,6 +121,19 @@ def _header(value: object) -> str:
     what is not UTF-8 as U+FFFD."""
     text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return one_line(text)
+
+
+def _automatic(message: EmailMessage) -> str | None:
+    """Why a message is one no person wrote, which intake must not answer with a note
+    (a loop): incidentctl's own notice, an auto-reply, a bounce. None: a person's."""
+    if message.get("X-Incidentctl-Key") is not None:
+        return "incidentctl's own notice"
+    submitted = _header(message.get("Auto-Submitted", "no")).lower()
+    if submitted and submitted != "no":
+        return f"Auto-Submitted: {submitted}"
+    if message.get_content_type() == "multipart/report":
+        return "a delivery report (a bounce)"
+    return None
 
 
 def _addresses(message: EmailMessage) -> list[str]:
@@ -157,6 +172,7 @@ def _body(message: EmailMessage) -> str:
         for hidden in soup(["script", "style", "head", "title"]):
             hidden.decompose()
         text = soup.get_text("\n")
+    text = text.replace("\x00", "\ufffd")  # (a NUL cannot be stored: shown as U+FFFD)
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
@@ -172,10 +188,13 @@ def _content(part: MIMEPart) -> str:
 
 def _attachments(message: EmailMessage) -> list[str]:
     """``name (type, size)`` of each attachment: listed, never stored."""
-    listed = []
+    listed: list[str] = []
     for part in message.iter_attachments():
+        if len(listed) == _ATTACHMENTS_LISTED:
+            listed.append("… and more (not listed)")
+            break
         assert isinstance(part, EmailMessage)
-        name = _header(part.get_filename() or "(no name)")
+        name = title_of(_header(part.get_filename() or "(no name)"))
         payload = part.get_payload(decode=True)
         size = len(payload) if isinstance(payload, bytes) else 0
         listed.append(f"{name} ({part.get_content_type()}, {size:,} bytes)")

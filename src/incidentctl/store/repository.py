@@ -69,6 +69,17 @@ def incident_of_key(session: Session, *, key: str) -> Incident | None:
     return session.scalars(stmt).first()
 
 
+def has_key_beginning(session: Session, *, incident_id: int, prefix: str) -> bool:
+    """The incident holds a key that begins with ``prefix`` (a storm incident's
+    ``storm:``): a range over ``ix_intake_keys_key``."""
+    stmt = select(col(IntakeKey.id)).where(
+        col(IntakeKey.key) >= prefix,
+        col(IntakeKey.key) < prefix[:-1] + chr(ord(prefix[-1]) + 1),
+        col(IntakeKey.incident_id) == incident_id,
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
 def add_intake_key(
     session: Session, *, key: str, incident_id: int, service: str, new: bool, now: datetime
 ) -> None:
