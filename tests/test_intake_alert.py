@@ -366,3 +366,24 @@ def test_a_group_of_mixed_severities_takes_its_most_severe_alerts_level(cli, tmp
     assert actions(take(cli, payload)) == [("opened", 1)]
     shown = cli.json("show", "1")
     assert (shown["level"], shown["service"]) == (1, "payments")
+
+
+def test_a_storms_progress_notice_lists_the_latest_notes_not_hundreds(cli, tmp_path):
+    from test_notify_transports import http_running
+
+    with http_running() as hook:
+        write_policy(tmp_path, {"email": {"type": "webhook", "url": hook.url("/mail")}}, STORM)
+        take(cli, webhook(*[am_alert(f"s{i}") for i in range(4)]))  # the storm begins
+        take(cli, webhook(*[am_alert(f"s{i}") for i in range(4, 60)]), now=at(1))
+        cli("escalate", now=at(1))
+        cli("escalate", now=at(61))
+        progress = [
+            b["text"]
+            for b in hook.bodies("/mail")
+            if "progress" in b["notice"] and b["incident"] == 4
+        ]
+    assert progress, [(b["notice"], b["incident"]) for b in hook.bodies()]
+    email = progress[0]
+    assert "- … 36 earlier notes: incidentctl show 4" in email
+    assert email.count("Grouped (alert)") == 20
+    assert "HighErrorRate on s59 [s59]" in email  # the latest is there

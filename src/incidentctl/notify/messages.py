@@ -37,6 +37,10 @@ _GSM_BASIC = frozenset(
 _GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
 
 
+PROGRESS_NOTES = 20  # the latest notes a progress notice lists (the rest: `show`)
+NOTE_LINE = 300  # characters of a note on its line in a notice
+
+
 def gsm7_length(text: str) -> int | None:
     """The length of ``text`` in GSM-7 septets, or None when it is not GSM-7."""
     length = 0
@@ -228,7 +232,12 @@ def _body(
         ]
         if notes:
             lines.append("Progress since the last update:")
-            lines.extend(f"- {stamp(n.at)[11:]} {one_line(n.text)}" for n in notes)
+            shown = notes[-PROGRESS_NOTES:]
+            if len(notes) > len(shown):  # (a storm's grouped alerts: hundreds of notes)
+                lines.append(
+                    f"- … {len(notes) - len(shown):,} earlier notes: incidentctl show {incident.id}"
+                )
+            lines.extend(f"- {stamp(n.at)[11:]} {one_line(n.text)[:NOTE_LINE]}" for n in shown)
         else:
             lines.append("No progress recorded since the last update.")
         latest = f" Latest: {one_line(notes[-1].text)}" if notes else ""
