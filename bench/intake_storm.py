@@ -37,6 +37,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -304,6 +305,8 @@ def main() -> int:
                     )
     finally:
         store.drop()
+        if not args.keep:
+            shutil.rmtree(where, ignore_errors=True)
     results = {  # the medians of the rounds (the counts are checked in every round)
         key: replace(
             done[0],
