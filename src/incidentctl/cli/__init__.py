@@ -21,6 +21,7 @@ from typer._click.parser import _OptionParser
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from incidentctl.errors import ExitStatus, IncidentctlError
+from incidentctl.text import literal
 
 
 def wants_json(args: Sequence[str]) -> bool:
@@ -75,6 +76,14 @@ def examples_kept(text: str | None) -> str | None:
         f"\b\n{p}" if all(line.startswith("    ") for line in p.splitlines()) else p
         for p in paragraphs
     )
+
+
+def _is_utf8(arg: str) -> bool:
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _TextFriendlyParser(_OptionParser):
@@ -231,6 +240,17 @@ class IncidentctlGroup(TyperGroup):
         self, args: list[str], prog_name: str, complete_var: str | None, extra: dict[str, Any]
     ) -> int:
         as_json = wants_json(args)
+        undecodable = next((a for a in args if not _is_utf8(a)), None)
+        if undecodable is not None:  # (bytes the locale could not decode reach us escaped)
+            shown = undecodable.encode("utf-8", "surrogateescape").decode(
+                "utf-8", "backslashreplace"
+            )
+            report_error(
+                "usage",
+                f"an argument is not UTF-8 text: '{literal(shown)}'; nothing was done",
+                as_json=as_json,
+            )
+            return ExitStatus.USAGE
         if os.environ.get(complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()):
             from incidentctl.cli.completion import use_literal_help
 
