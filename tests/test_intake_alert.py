@@ -241,6 +241,12 @@ def test_a_plain_json_alert_and_its_resolution(cli):
         # Hostile: never "unexpected".
         ('{"key": "k", "title": "t", "status": ["firing"]}', "expected 'firing' or 'resolved'"),
         (
+            '{"key": "k", "title": "t", "status": ' + "[" * 1000 + "]" * 1000 + "}",
+            "status: expected 'firing' or 'resolved', got a list",
+        ),
+        ('{"version": ' + "[" * 1000 + "]" * 1000 + ', "alerts": []}', "version a list"),
+        ('{"key": "k", "title": "t", "status": "' + "x" * 100_000 + '"}', "got 'xxx"),
+        (
             '{"alerts": [{"labels": {"a": "b"}, "fingerprint": "f",'
             ' "startsAt": "9999-12-31T23:59:59-05:00"}]}',
             "alerts[0].startsAt: out of range",
@@ -258,7 +264,9 @@ def test_a_bad_payload_is_refused_with_exit_2_and_changes_nothing(cli, payload, 
     take(cli, {"key": "seen", "title": "Already here"})
     before = cli.snapshot()
     out = take(cli, payload, now=at(1), expect=2)
-    assert said in json.loads(out.stderr)["message"]
+    message = json.loads(out.stderr)["message"]
+    assert said in message
+    assert len(message) < 300  # (a huge value is not copied into the sentence)
     assert cli.snapshot() == before
 
 

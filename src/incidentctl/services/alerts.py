@@ -41,8 +41,10 @@ def _alertmanager(
     payload: dict[str, Any], rules: AlertIntake, policy: Policy, now: datetime
 ) -> list[Arrival]:
     version = payload.get("version")
-    if version is not None and str(version) != "4":
-        raise InvalidInput(f"Alertmanager webhook version {version!r}: only version 4 is read")
+    if version is not None and not (isinstance(version, str | int) and str(version) == "4"):
+        raise InvalidInput(
+            f"Alertmanager webhook version {_shown(version)}: only version 4 is read"
+        )
     alerts = payload["alerts"]
     if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
         raise InvalidInput("alerts: expected a list of objects")
@@ -189,6 +191,16 @@ def _labels(value: Any, where: str, *, required: bool = False) -> dict[str, str]
     return value
 
 
+def _shown(value: Any) -> str:
+    """A refused value in a sentence: a string's start, else its JSON type's name (a
+    payload's value may be megabytes long, or nested a thousand deep)."""
+    if isinstance(value, str):
+        return repr(value[:60])
+    return {dict: "an object", list: "a list", bool: "true or false", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
 def _text(value: Any, where: str, *, required: bool = False) -> str:
     if not isinstance(value, str) or (required and not value.strip()):
         raise InvalidInput(f"{where}: expected a non-empty string")
@@ -197,7 +209,7 @@ def _text(value: Any, where: str, *, required: bool = False) -> str:
 
 def _status(value: Any, where: str) -> str:
     if not isinstance(value, str) or value not in set(AlertStatus):
-        raise InvalidInput(f"{where}: expected 'firing' or 'resolved', got {value!r}")
+        raise InvalidInput(f"{where}: expected 'firing' or 'resolved', got {_shown(value)}")
     return str(value)
 
 
@@ -209,12 +221,12 @@ def _time(value: Any, where: str, now: datetime) -> datetime | None:
     try:
         when = datetime.fromisoformat(_text(value, where))
     except ValueError:
-        raise InvalidInput(f"{where}: not an RFC 3339 time: {str(value)[:60]!r}") from None
+        raise InvalidInput(f"{where}: not an RFC 3339 time: {_shown(value)}") from None
     if when.tzinfo is None:
-        raise InvalidInput(f"{where}: the time has no offset: {value!r}")
+        raise InvalidInput(f"{where}: the time has no offset: {_shown(value)}")
     if when.year <= 1:
         return None
     try:
         return min(when.astimezone(UTC), now)
     except OverflowError:  # (year 9999 with a negative offset)
-        raise InvalidInput(f"{where}: out of range: {value!r}") from None
+        raise InvalidInput(f"{where}: out of range: {_shown(value)}") from None
