@@ -165,8 +165,13 @@ def stdin_bytes(rt: Runtime, limit: int, *, what: str) -> bytes:
     stream = getattr(sys.stdin, "buffer", None)
     raw = stream.read(limit + 1) if stream is not None else sys.stdin.read(limit + 1).encode()
     if len(raw) > limit:
-        raise InvalidInput(f"{what} is larger than {limit:,} bytes (the policy's limit): refused")
+        raise InvalidInput(too_large(what, limit))
     return bytes(raw)
+
+
+def too_large(what: str, limit: int) -> str:
+    """The refusal of an input past the policy's size limit (standard input, a body)."""
+    return f"{what} is larger than {limit:,} bytes (the policy's limit): refused"
 
 
 def emit_incident(rt: Runtime, incident: Any, *, as_json: bool, headline: str) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from incidentctl.cli.app import app
-from incidentctl.cli.options import runtime
+from incidentctl.cli.options import runtime, too_large
 from incidentctl.errors import ConfigError, InvalidInput
 
 if TYPE_CHECKING:
@@ -167,12 +167,12 @@ async def _body(request: Request, limit: int) -> bytes:
     """The body, refused (413) past ``limit`` before more of it is read."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the body is larger than {limit:,} bytes (the policy's limit): refused")
+        raise TooLarge(too_large("the body", limit))
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise TooLarge(f"the body is larger than {limit:,} bytes (the policy's limit): refused")
+            raise TooLarge(too_large("the body", limit))
         chunks.append(chunk)
     return b"".join(chunks)
 

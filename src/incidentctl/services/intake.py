@@ -170,18 +170,14 @@ def _again(session: Session, rt: Runtime, arrival: Arrival, incident: Incident) 
         if rules.repeat == OnRepeat.NOTE:
             _note(session, rt, incident, f"Still firing: {arrival.summary}")
         return _outcome(arrival, IntakeAction.REPEAT, incident)
-    storm = _is_storm(session, arrival, incident)
+    storm = _is_storm(session, incident)
     if incident.recovered_at is not None and not storm:
         return _outcome(arrival, IntakeAction.REPEAT, incident)  # resolved again: a retry
     if rules.resolved == OnResolved.RECOVER and not storm:
-        try:
-            handling.recover(
-                rt, _id(incident), at=_clamped(arrival.ended_at, incident, rt.now), session=session
-            )
-        except Conflict:  # already recovered, or resolved: the resolution is a note
-            pass
-        else:
-            return _outcome(arrival, IntakeAction.RECOVERED, incident)
+        # (not recovered, so not resolved either: the recovery is not refused)
+        at = _clamped(arrival.ended_at, incident, rt.now)
+        handling.recover(rt, _id(incident), at=at, session=session)
+        return _outcome(arrival, IntakeAction.RECOVERED, incident)
     _note(session, rt, incident, f"Resolved: {arrival.summary}")
     return _outcome(arrival, IntakeAction.NOTED, incident)
 
@@ -225,7 +221,7 @@ def _reply(session: Session, rt: Runtime, arrival: Arrival) -> Outcome:
     return _outcome(arrival, action, incident)
 
 
-def _is_storm(session: Session, arrival: Arrival, incident: Incident) -> bool:
+def _is_storm(session: Session, incident: Incident) -> bool:
     return repository.has_key_beginning(session, incident_id=_id(incident), prefix=STORM)
 
 
