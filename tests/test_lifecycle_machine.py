@@ -562,8 +562,11 @@ class LifecycleMachine(RuleBasedStateMachine):
                 )
             if stopped is not None:
                 self.stops[key] = stopped
+            # SPEC §3: running AT its due time a clock is breached, stopped at it met; a
+            # stop at that very instant is the one way from the first to the second.
+            at_the_due_instant = stopped is not None and stopped == clock.due_at
             if key in self.breached and state == "met":
-                assert by_backdated_fact, f"{name} went from breached to met"
+                assert by_backdated_fact or at_the_due_instant, f"{name} went from breached to met"
             if state == "breached":
                 self.breached.add(key)
             elif state == "met":
