@@ -404,6 +404,19 @@ Transport = Annotated[
 _TRANSPORT_TAGS = ("smtp", "webhook", "command", "print")
 
 
+class Team(_Model):
+    """Who acts, in team mode (PostgreSQL): the database role a command connects as
+    (``session_user``), not ``--as``. On an SQLite file, one person's, ``--as`` is trusted."""
+
+    # database role -> the person it is; a role not listed is the person of its own name
+    roles: dict[Name, Name] = {}
+    # roles that may act as someone else (--as, INCIDENTCTL_USER): the cron account
+    act_for_others: list[Name] = []
+
+    def person_of(self, role: str) -> str:
+        return self.roles.get(role, role)
+
+
 class Retry(_Model):
     first: Duration = timedelta(minutes=1)
     factor: float = Field(default=2.0, ge=1.0)
@@ -868,6 +881,7 @@ class Policy(_Model):
     escalation: Escalation = Escalation()
     calendars: dict[str, CalendarConfig] = {}
     intake: Intake = Intake()
+    team: Team = Team()
 
     @model_validator(mode="before")
     @classmethod

@@ -36,7 +36,32 @@ class Runtime:
 
     @cached_property
     def actor(self) -> str:
-        return self.actor_option or self.environ.get("INCIDENTCTL_USER") or getpass.getuser()
+        """Who acts. On an SQLite file (one person's): ``--as``, else ``INCIDENTCTL_USER``,
+        else the login name. On PostgreSQL (team mode): the person the policy maps the
+        database role to; ``--as`` or ``INCIDENTCTL_USER`` naming someone else only for a
+        role that may act for others (``[team] act_for_others``, or a superuser)."""
+        claimed = self.actor_option or self.environ.get("INCIDENTCTL_USER")
+        from incidentctl.store.engine import is_sqlite
+
+        session = None if is_sqlite(self.db_url) else self.db.session_role()
+        if session is None:
+            return claimed or getpass.getuser()
+        role, superuser = session
+        team = self.policy.team
+        person = team.person_of(role)
+        if claimed is None or claimed == person:
+            return person
+        if superuser or role in team.act_for_others:
+            return claimed
+        from incidentctl.errors import Conflict
+        from incidentctl.text import literal
+
+        how = "--as" if self.actor_option else "INCIDENTCTL_USER"
+        raise Conflict(
+            f"you connect as database role '{literal(role)}', who is {literal(person)}; "
+            f"only a role that may act for others ([team] act_for_others) may act as "
+            f"'{literal(claimed)}' ({how}); nothing was done"
+        )
 
     @cached_property
     def loaded_policy(self):  # type: ignore[no-untyped-def]
@@ -70,11 +95,11 @@ class Runtime:
 
     def at(self, now: datetime, *, actor: str | None = None) -> Runtime:
         """The same database and policy seen at another moment (demo, simulation)."""
-        other = Runtime(
-            self.db_option, self.config_option, actor or self.actor_option, self.environ
-        )
-        for shared in ("db", "db_url", "loaded_policy"):
+        other = Runtime(self.db_option, self.config_option, self.actor_option, self.environ)
+        for shared in ("db", "db_url", "loaded_policy", "actor"):
             if shared in self.__dict__:
                 other.__dict__[shared] = self.__dict__[shared]
         other.__dict__["now"] = now
+        if actor is not None:  # chosen by the code (intake's sender, the demo's people)
+            other.__dict__["actor"] = actor
         return other

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from incidentctl.errors import ConfigError, DatabaseUnavailable
+from incidentctl.errors import ConfigError, Conflict, DatabaseUnavailable
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 PAGE_SIZE = 16384  # bytes; SQLite's default is 4096
@@ -129,11 +129,23 @@ def describe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE
+
+
 @contextmanager
 def translate_database_errors(url: str) -> Iterator[None]:
-    """Turn "locked" and "unreachable" into exit 7 with a sentence."""
+    """Turn "locked" and "unreachable" into exit 7 with a sentence, and a role's missing
+    privilege (team mode: a viewer writing) into exit 4."""
     try:
         yield
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        detail = str(exc.orig).strip().splitlines()[0]
+        raise Conflict(
+            f"database {describe(url)} refused: {detail} (the role you connect as may not "
+            "do this; docs/team.md lists what each role is granted); nothing was done"
+        ) from None
     except OperationalError as exc:
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         if "locked" in detail or "busy" in detail:
@@ -173,6 +185,17 @@ class Database:
 
         with translate_database_errors(self.url):
             ensure_current(self)
+
+    def session_role(self) -> tuple[str, bool] | None:
+        """Who connects, on a server: the login role (``session_user``) and whether it
+        is a superuser. None for an SQLite file (one person's)."""
+        if self.dialect != "postgresql":
+            return None
+        with self.read() as session:
+            name, superuser = session.execute(
+                text("SELECT session_user, rolsuper FROM pg_roles WHERE rolname = session_user")
+            ).one()
+        return str(name), bool(superuser)
 
     def dispose(self) -> None:
         self.engine.dispose()
