@@ -63,6 +63,25 @@ PG_ADMIN_URL = os.environ.get(
 
 ENGINES = ("sqlite", "postgresql")
 
+# Secrets every test runs with (issue 15): in the environment of every command, under
+# the names the tests' policies use, and never in anything a command prints. Every
+# output of the suite is grepped for SECRET_MARK: the in-process CLI's (``Cli``), each
+# captured ``subprocess.run`` (``outputs_never_hold_secrets``) and serve's log.
+SECRET_MARK = "sekrit-"
+TEST_SECRETS = {
+    "INCIDENTCTL_SMTP_PASSWORD": f"{SECRET_MARK}smtp-5b1f",
+    "INCIDENTCTL_SMS_AUTH": f"Bearer {SECRET_MARK}sms-93ce",
+    "SMTP_PW": f"{SECRET_MARK}smtp-pw-0d27",
+    "SMS_AUTH": f"Bearer {SECRET_MARK}sms-auth-a4e8",
+    "PGPASSWORD": f"{SECRET_MARK}pg-6f30",
+}
+
+
+def assert_no_secret(*outputs: str | bytes | None, what: str = "an output") -> None:
+    for output in outputs:
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
+        assert SECRET_MARK not in (text or ""), f"{what} shows a secret:\n{text}"
+
 
 def isolate(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
     """Own data and config directories, UTC, no colour, wide tables, ``directory`` as cwd."""
@@ -72,6 +91,8 @@ def isolate(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
     monkeypatch.setenv("INCIDENTCTL_DATA_DIR", str(directory / "data"))
     monkeypatch.setenv("INCIDENTCTL_CONFIG_DIR", str(directory / "config"))
     monkeypatch.setenv("INCIDENTCTL_USER", "tester")
+    for name, value in TEST_SECRETS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
@@ -101,6 +122,24 @@ def command_built_once() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(typer.testing, "_get_command", once)  # fails loudly if renamed
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def outputs_never_hold_secrets() -> Iterator[None]:
+    """Every ``subprocess.run`` of the suite that captures output is grepped for the test
+    secrets: the installed command's stdout and stderr, a watch's log, a program's."""
+    import subprocess
+
+    run = subprocess.run
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        done = run(*args, **kwargs)
+        assert_no_secret(done.stdout, done.stderr, what=f"{done.args!r}")
+        return done
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(subprocess, "run", checked)
         yield
 
 
@@ -223,6 +262,7 @@ class Cli:
             app, list(args), input=input, env=environment, catch_exceptions=False
         )
         outcome = Outcome(result.exit_code, result.stdout, result.stderr)
+        assert_no_secret(outcome.stdout, outcome.stderr, what=f"incidentctl {' '.join(args)}")
         if expect is not None:
             assert outcome.exit_code == expect, (
                 f"incidentctl {' '.join(args)} exited {outcome.exit_code}, expected {expect}\n"

@@ -91,5 +91,9 @@ def serving(db: str, cwd: Path, env: Mapping[str, str] | None = None) -> Iterato
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        process.stdout and process.stdout.close()
-        process.stderr and process.stderr.close()
+        from conftest import assert_no_secret
+
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                assert_no_secret(stream.read(), what="serve's log")
+                stream.close()

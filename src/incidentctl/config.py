@@ -998,6 +998,16 @@ class Policy(_Model):
             return list(self.roles.incident_managers)
         return [token]
 
+    def secret_variables(self) -> set[str]:
+        """The environment variables the transports take their secrets from."""
+        names: set[str] = set()
+        for transport in self.transports.values():
+            if isinstance(transport, SmtpTransport) and transport.password_env:
+                names.add(transport.password_env)
+            if isinstance(transport, WebhookTransport):
+                names.update(transport.headers_env.values())
+        return names
+
     def people(self) -> dict[str, list[str]]:
         """Every name the policy knows (roles, service owners, contacts), with the parts
         each plays, by name: ``{"li.wei": ["R&D leader"], "chen.jie": ["owner of payments"]}``."""
@@ -1091,6 +1101,7 @@ def clock_policy(text: str) -> ClockPolicy:
 class LoadedPolicy:
     policy: Policy
     source: str  # the file it came from, or "built-in"
+    warnings: tuple[str, ...] = ()  # said on stderr by the command that uses it
 
 
 # --------------------------------------------------------------------------- loading
@@ -1249,7 +1260,21 @@ def _load_file(path: Path, *, how: str) -> LoadedPolicy:
         raise ConfigError(f"{source}: not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    return LoadedPolicy(parse_policy(text, source), source)
+    policy = parse_policy(text, source)
+    return LoadedPolicy(policy, source, _exposure(path, policy))
+
+
+def _exposure(path: Path, policy: Policy) -> tuple[str, ...]:
+    """A policy that names where its secrets are kept should be its owner's alone: whoever
+    reads it learns which variables to look for, and the next edit may paste a secret."""
+    names = sorted(policy.secret_variables())
+    mode = path.stat().st_mode & 0o777
+    if not names or not mode & 0o044:
+        return ()
+    return (
+        f"{path} is readable by others (mode {mode:o}) and names the secret variables "
+        f"{', '.join(names)}: chmod 600 {path}",
+    )
 
 
 def _toml_message(exc: tomllib.TOMLDecodeError) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -27,6 +27,7 @@ class Runtime:
     actor_option: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     stdin_read: bool = False  # a text option given as "-" has read standard input
+    warn: Callable[[str], None] = lambda line: None  # the command line: on stderr
 
     @cached_property
     def now(self) -> datetime:
@@ -67,7 +68,10 @@ class Runtime:
     def loaded_policy(self):  # type: ignore[no-untyped-def]
         from incidentctl.config import load_policy
 
-        return load_policy(self.config_option, environ=self.environ)
+        loaded = load_policy(self.config_option, environ=self.environ)
+        for line in loaded.warnings:
+            self.warn(line)
+        return loaded
 
     @property
     def policy(self) -> Policy:
@@ -95,7 +99,9 @@ class Runtime:
 
     def at(self, now: datetime, *, actor: str | None = None) -> Runtime:
         """The same database and policy seen at another moment (demo, simulation)."""
-        other = Runtime(self.db_option, self.config_option, self.actor_option, self.environ)
+        other = Runtime(
+            self.db_option, self.config_option, self.actor_option, self.environ, warn=self.warn
+        )
         for shared in ("db", "db_url", "loaded_policy", "actor"):
             if shared in self.__dict__:
                 other.__dict__[shared] = self.__dict__[shared]

@@ -292,7 +292,12 @@ class IncidentctlGroup(TyperGroup):
 
 
 def main() -> None:
-    """Run the command line; exits (``SystemExit``) with the command's status."""
+    """Run the command line; exits (``SystemExit``) with the command's status.
+
+    Every file the process creates is its owner's alone (umask 077): the database and
+    SQLite's -wal and -shm beside it, import's staging files, a report's ``--output``,
+    the demo's database; a command transport's program inherits it."""
+    os.umask(0o077)
     from typer.main import get_command
 
     from incidentctl.cli.app import app

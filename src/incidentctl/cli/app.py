@@ -11,7 +11,7 @@ from typer.models import CommandFunctionType
 
 from incidentctl import __version__
 from incidentctl.cli import ActingCommand, IncidentctlCommand, IncidentctlGroup, completion
-from incidentctl.cli.options import JsonOption, runtime, warn_if_escalation_stopped
+from incidentctl.cli.options import JsonOption, runtime, warn, warn_if_escalation_stopped
 from incidentctl.runtime import Runtime
 
 HELP = """Track incidents from the terminal, with exact SLA clocks.
@@ -98,7 +98,7 @@ def root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = Runtime(db_option=db, config_option=config, actor_option=actor)
+    ctx.obj = Runtime(db_option=db, config_option=config, actor_option=actor, warn=warn)
     ctx.call_on_close(ctx.obj.close)
     if ctx.invoked_subcommand is None:
         show_board(ctx, as_json=False)

@@ -186,6 +186,13 @@ def emit_incident(rt: Runtime, incident: Any, *, as_json: bool, headline: str) -
         terminal.print_incident(incident, rt.now, headline=headline)
 
 
+def warn(line: str) -> None:
+    """A warning on stderr: the command goes on (a policy file others may read)."""
+    from incidentctl.text import literal
+
+    sys.stderr.write(f"Warning: {literal(line)}\n")
+
+
 def warn_if_escalation_stopped(rt: Runtime) -> None:
     """On stderr, when the last escalate pass is older than twice the policy's
     ``[escalation] expect_every`` (or none ever ran while a notice is owed): a cron line

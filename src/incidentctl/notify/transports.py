@@ -82,12 +82,30 @@ def send(
     if transport is None or isinstance(transport, PrintTransport):
         return send_print(message, stdout or sys.stdout)
     if isinstance(transport, SmtpTransport):
-        return send_smtp(transport, message, environ)
+        result = send_smtp(transport, message, environ)
+    elif isinstance(transport, WebhookTransport):
+        result = send_webhook(transport, message, environ)
+    elif isinstance(transport, CommandTransport):
+        result = send_command(transport, message, environ)
+    else:  # pragma: no cover
+        return Result.failed(f"unknown transport {type(transport).__name__}")
+    return _without_secrets(result, transport, environ)
+
+
+def _without_secrets(result: Result, transport: Transport, environ: Mapping[str, str]) -> Result:
+    """The error with the transport's secrets blanked: a server or a program may echo
+    what it was sent, and the error is stored, shown and put in ``--json``."""
+    if result.error is None:
+        return result
+    names: list[str] = []
+    if isinstance(transport, SmtpTransport) and transport.password_env:
+        names.append(transport.password_env)
     if isinstance(transport, WebhookTransport):
-        return send_webhook(transport, message, environ)
-    if isinstance(transport, CommandTransport):
-        return send_command(transport, message, environ)
-    return Result.failed(f"unknown transport {type(transport).__name__}")  # pragma: no cover
+        names.extend(transport.headers_env.values())
+    error = result.error
+    for value in filter(None, (environ.get(name) for name in names)):
+        error = error.replace(value, "***")
+    return Result(result.outcome, error)
 
 
 # --------------------------------------------------------------------------- print
