@@ -1,11 +1,23 @@
-"""Bad input never reaches "unexpected" (issue 15, item 1): the installed command given
-bytes that are not UTF-8, and out-of-range numbers."""
+"""Bad input never reaches "unexpected" (issue 15, item 1): every option and argument of
+every command given hostile values (empty, huge, control and bidi characters, Rich
+markup, NUL, out-of-range numbers, malformed times and durations), malformed
+INCIDENTCTL_NOW and policy files, and the installed command given bytes that are not
+UTF-8. Each is stored as given and shown literally, or refused with exit 2 (usage) or 5
+(config) and one sentence, nothing changed."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from test_e2e import incidentctl_executable
 
@@ -35,3 +47,407 @@ def test_an_argument_that_is_not_utf8_is_a_usage_error_and_changes_nothing(cli):
 def test_an_id_past_every_id_is_a_usage_error(cli):
     out = cli("show", "99999999999999999999999", expect=2)
     assert "is not an incident id" in out.stderr
+
+
+# --------------------------------------------------------------------------- the sweep
+#
+# Every option and argument of every command (found by walking the click command
+# tree, so a new one is swept, or fails test_the_sweep_covers_every_option), given each
+# hostile value in turn, the other parameters valid. The rule: exit 0 (and a stored
+# text is stored as given), or a refusal (2 usage, 5 config; 7 for a database location;
+# 4 where the value names someone who may not do it): one short message on stderr,
+# the database not written. Never 1 "unexpected", never a traceback, and no control or
+# bidi character reaches the terminal on either stream.
+
+HUGE_TEXT = ("Payments 502 [bold]x[/] " * 5_000)[:119_999] + "."
+HOSTILE: dict[str, str] = {
+    "empty": "",
+    "huge": HUGE_TEXT,
+    "huge digits": "9" * 120_000,
+    "bell": "a\x07b",
+    "escape": "\x1b[31mred\x1b[0m",
+    "carriage return": "a\rb",
+    "delete": "a\x7fb",
+    "C1 CSI": "a\x9bb",
+    "right-to-left override": "\u202eabc",
+    "left-to-right isolate": "\u2066abc\u2069",
+    "markup": "[bold red]x[/]",
+    "markup link": "[link=http://x]y[/link]",
+    "NUL": "a\x00b",
+    "-1": "-1",
+    "0": "0",
+    "2**63": str(2**63),
+    "10**30": str(10**30),
+    "1e9": "1e9",
+    "nan": "nan",
+}
+# Times that parse as a time, or nearly: each goes to every time option too.
+HOSTILE_TIMES: dict[str, str] = {
+    "month 13": "2026-13-01T00:00:00Z",
+    "February 30": "2026-02-30 10:00",
+    "hour 25": "25:61",
+    "year 1 east of UTC": "0001-01-01T00:00:00+14:00",
+    "year 9999 west of UTC": "9999-12-31T23:59:59-23:59",
+    "year 10000": "10000-01-01T00:00:00Z",
+    "offset 24h": "2026-11-25T09:00:00+24:00",
+    "huge ago": f"{10**30} minutes ago",
+    "2**63 seconds ago": f"{2**63} s ago",
+    "nan ago": "nan minutes ago",
+    "negative ago": "-5 minutes ago",
+    "future": "2026-11-25T11:00:00Z",
+    "before the report": "2026-11-24T00:00:00Z",
+}
+HOSTILE_DURATIONS: dict[str, str] = {
+    "0s": "0s",
+    "-1m": "-1m",
+    "huge days": f"{10**30}d",
+    "2**63 seconds": f"{2**63}s",
+    "no unit": "90",
+    "unit only": "m",
+    "fraction": "1.5h",
+    "units out of order": "30m2h",
+    "inf": "inf",
+}
+
+NOW = "2026-11-25T10:00:00Z"
+OPENED = "2026-11-25T09:00:00Z"
+NUMBERS = ("-1", "0", "2**63", "10**30", "1e9", "nan")  # (text that stores them: just text)
+PER_STATE = len(HOSTILE) + len(HOSTILE_TIMES)  # (durations: watch, no incident)
+
+
+def _seed(state: str) -> Any:
+    """PER_STATE incidents in ``state``: a value swept on a command that changes an
+    incident acts on its own incident (the value's index + 1), each in the same state."""
+
+    def build(cli: Any) -> None:
+        line = {"title": "seeded", "level": 2 if state == "resolved" else 1}
+        line |= {"service": "payments", "reported_at": OPENED}
+        if state.startswith("resolved"):
+            line |= {"resolved_at": "2026-11-25T09:30:00Z", "solution": "s"}
+        lines = (json.dumps(line) + "\n") * PER_STATE
+        cli("import", "-", "--no-past-notices", input=lines, now=NOW)
+        for number in range(1, PER_STATE + 1):
+            if state == "paused":
+                cli("pause", str(number), "--reason", "awaiting-customer", "--at", OPENED, now=NOW)
+
+    return build
+
+
+@dataclass(frozen=True)
+class Swept:
+    """A command's valid parameters (None: left out unless swept), the state of the
+    incident it acts on, which parameters it stores, and what else it may answer."""
+
+    params: dict[str, str | None]
+    state: str | None = None
+    stored: frozenset[str] = frozenset()
+    extra: tuple[str, ...] = ()
+    stdin: str | None = None
+    also: dict[str, frozenset[int]] = field(default_factory=dict)
+
+
+ID = "{id}"
+AT = "2026-11-25T09:58:00Z"
+ACTS = {"actor_after_command": "tester"}
+PAST = {"at": AT, **ACTS}
+DB_LOCATION = frozenset({7})  # a database that cannot be reached there (SPEC §7)
+
+
+def _stored(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+SWEEP: dict[tuple[str, ...], Swept] = {
+    (): Swept({"db": None, "config": None, "actor": None}, also={"db": DB_LOCATION}),
+    ("board",): Swept({"limit": "5"}),
+    ("open",): Swept(
+        {
+            "title": "Checkout fails",
+            "level": "1",
+            "service": "payments",
+            "details": "d",
+            "channel": "hotline",
+            "reporter": "r",
+            "contact": "c",
+            "occurred": "2026-11-25T09:50:00Z",
+            "at": "2026-11-25T09:55:00Z",
+            "assignee": "a",
+            **ACTS,
+        },
+        stored=_stored(
+            "title",
+            "details",
+            "service",
+            "reporter",
+            "contact",
+            "assignee",
+            "actor_after_command",
+        ),
+    ),
+    ("list",): Swept(
+        {
+            "status": None,
+            "awaiting": None,
+            "level": None,
+            "service": None,
+            "assignee": None,
+            "since": None,
+            "until": None,
+            "limit": None,
+            "format_": None,
+        }
+    ),
+    ("show",): Swept({"incident_id": "1", "format_": None}),
+    ("ack",): Swept({"incident_id": ID, **PAST}, "open", _stored("actor_after_command")),
+    ("assign",): Swept(
+        {"incident_id": ID, "to": "bob", **PAST}, "open", _stored("to", "actor_after_command")
+    ),
+    ("note",): Swept(
+        {"incident_id": ID, "text": "hello", "kind": None, **PAST},
+        "open",
+        _stored("text", "actor_after_command"),
+    ),
+    ("transfer",): Swept(
+        {"incident_id": ID, "to": "bob", "reason": "db", "team": None, **PAST},
+        "open",
+        _stored("to", "reason", "actor_after_command"),
+    ),
+    ("relevel",): Swept(
+        {"incident_id": ID, "level": "2", "reason": "worse", **PAST},
+        "open",
+        _stored("reason", "actor_after_command"),
+    ),
+    ("recover",): Swept({"incident_id": ID, **PAST}, "open", _stored("actor_after_command")),
+    ("pause",): Swept(
+        {"incident_id": ID, "reason": "awaiting-vendor", **PAST},
+        "open",
+        _stored("actor_after_command"),
+    ),
+    ("resume",): Swept({"incident_id": ID, **PAST}, "paused", _stored("actor_after_command")),
+    ("resolve",): Swept(
+        {"incident_id": ID, "solution": "fixed", **PAST},
+        "open",
+        _stored("solution", "actor_after_command"),
+    ),
+    ("approve",): Swept(
+        {"incident_id": ID, "at": AT, "actor_after_command": "zhang.min"},
+        "resolved major",
+        # someone who is not an incident manager may not approve: exit 4
+        also={"actor_after_command": frozenset({4})},
+    ),
+    ("close",): Swept(
+        {"incident_id": ID, "confirmed_by": "reporter", **PAST},
+        "resolved",
+        _stored("confirmed_by", "actor_after_command"),
+    ),
+    ("reopen",): Swept(
+        {"incident_id": ID, "reason": "back", **PAST},
+        "resolved",
+        _stored("reason", "actor_after_command"),
+    ),
+    ("cancel",): Swept(
+        {"incident_id": ID, "reason": "mistake", "duplicate_of": None, **PAST},
+        "open",
+        _stored("reason", "actor_after_command"),
+    ),
+    ("edit",): Swept(
+        {
+            "incident_id": ID,
+            "title": "new title",
+            "details": None,
+            "service": None,
+            "reporter": None,
+            "contact": None,
+            "channel": None,
+            "occurred": None,
+            **ACTS,
+        },
+        "open",
+        _stored("title", "details", "service", "reporter", "contact", "actor_after_command"),
+    ),
+    ("problem",): Swept(
+        {"incident_id": ID, "ref": "PRB-1", "reason": None, **PAST},
+        "open",
+        _stored("ref", "actor_after_command"),
+    ),
+    ("watch",): Swept({"interval": "30s"}, extra=("--once",)),
+    # no token: refused (exit 5) before anything listens, whatever the address
+    ("serve",): Swept({"listen": None}),
+    ("report",): Swept(
+        {"month": None, "since": None, "until": None, "tz": None, "format_": None, "output": None}
+    ),
+    ("export",): Swept(
+        {
+            "status": None,
+            "level": None,
+            "service": None,
+            "assignee": None,
+            "since": None,
+            "until": None,
+            "limit": None,
+            "format_": None,
+        }
+    ),
+    ("import",): Swept({"source": "import.ndjson", **ACTS}),
+    ("init",): Swept({"path": None}),
+    ("intake", "email"): Swept(
+        {"recipient": None},
+        stdin="From: a@example.com\nSubject: Checkout fails\nMessage-ID: <1@x>\n\nbody\n",
+    ),
+    ("intake", "alert"): Swept({}, stdin='{"alerts": []}'),
+    ("sla", "explain"): Swept({"incident_id": "1", "clock": None}),
+    ("policy", "check"): Swept({}),
+    ("policy", "show"): Swept({"format_": None}),
+    ("policy", "simulate"): Swept(
+        {"config": "simulated.toml", "month": None, "since": None, "until": None, "tz": None}
+    ),
+    ("db", "upgrade"): Swept({}),
+    ("db", "copy"): Swept({"to": "copy.db"}, also={"to": DB_LOCATION}),
+    ("escalate",): Swept({}),
+    ("demo",): Swept({}),
+}
+TIME_PARAMS = {"at", "occurred", "since", "until"}
+DURATION_PARAMS = {"interval"}
+
+
+def _commands() -> dict[tuple[str, ...], Any]:
+    """Every command of the click tree, by its path (the root's own options at ())."""
+    from typer.main import get_command
+
+    from incidentctl.cli.app import app
+
+    found: dict[tuple[str, ...], Any] = {}
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None or not path:
+            found[path] = command
+        for name, sub in (subcommands or {}).items():
+            walk(sub, (*path, name))
+
+    walk(get_command(app), ())
+    return found
+
+
+def _valued(command: Any) -> list[Any]:
+    """The parameters that take a value (flags take none)."""
+    return [p for p in command.params if not getattr(p, "is_flag", False)]
+
+
+def test_the_sweep_covers_every_option():
+    commands = _commands()
+    assert set(commands) == set(SWEEP), "a command is missing from SWEEP (or SWEEP is stale)"
+    for path, command in commands.items():
+        names = {p.name for p in _valued(command)}
+        assert names == set(SWEEP[path].params), f"incidentctl {' '.join(path)}: sweep {names}"
+        assert SWEEP[path].stored <= names
+
+
+def _args(path: tuple[str, ...], command: Any, values: dict[str, str | None]) -> list[str]:
+    args = list(path)
+    for param in _valued(command):
+        value = values.get(param.name)
+        if value is None:
+            continue
+        args += [value] if param.param_type_name == "argument" else [param.opts[0], value]
+    if not path:
+        args += ["board", "--limit", "1"]  # the root's options, given before a command
+    return args
+
+
+def _written(db: Path) -> bytes:
+    """The database's bytes (and its WAL's): any write shows."""
+    return b"".join(
+        Path(f"{db}{suffix}").read_bytes()
+        for suffix in ("", "-wal")
+        if Path(f"{db}{suffix}").exists()
+    )
+
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+def _values_for(name: str, *, text: bool) -> dict[str, str]:
+    """What a parameter is swept with; ``text``: free text, stored or naming someone."""
+    values = {k: v for k, v in HOSTILE.items() if not (text and k in NUMBERS)}
+    if name in TIME_PARAMS:
+        values.update(HOSTILE_TIMES)
+    if name in DURATION_PARAMS:
+        values.update(HOSTILE_DURATIONS)
+    return values
+
+
+SWEPT: list[int] = []  # (command, option, value) combinations run, for the report
+
+
+@pytest.mark.parametrize("path", sorted(SWEEP), ids=lambda p: " ".join(p) or "(root)")
+def test_every_option_refuses_or_keeps_hostile_values(path, cli, seeds, tmp_path):
+    from incidentctl.text import UNSAFE
+
+    command = _commands()[path]
+    swept = SWEEP[path]
+    (tmp_path / "import.ndjson").write_text(
+        '{"title": "imported", "level": 3, "service": "payments", '
+        '"reported_at": "2026-11-25T08:00:00Z"}\n'
+    )
+    (tmp_path / "simulated.toml").write_text(
+        resources.files("incidentctl").joinpath("sla.toml").read_text()
+    )
+    failures: list[str] = []
+    for param in _valued(command):
+        cli.use(str(tmp_path / f"{param.name}.db"))
+        seeds.load(cli, f"sweep {swept.state or 'open'}", _seed(swept.state or "open"))
+        accepted: dict[int, tuple[str, str]] = {}
+        text = param.name in swept.stored or param.name.startswith("actor")
+        for index, (label, value) in enumerate(_values_for(param.name, text=text).items()):
+            number = index + 1
+            values = {
+                name: (given or "").replace(ID, str(number)) or None
+                for name, given in swept.params.items()
+            }
+            values[param.name] = value
+            args = [*_args(path, command, values), *swept.extra]
+            before = _written(Path(cli.db))
+            out = cli(*args, now=NOW, input=swept.stdin, expect=None)
+            SWEPT.append(1)
+            what = f"{' '.join(path) or '(root)'} {param.name}={label}: exit {out.exit_code}"
+            allowed = {0, 2, 5} | swept.also.get(param.name, frozenset())
+            problems = []
+            if out.exit_code not in allowed:
+                problems.append("exit code")
+            if "unexpected" in out.stderr or "Traceback" in out.stderr + out.stdout:
+                problems.append("unexpected")
+            if UNSAFE.search(out.stdout) or UNSAFE.search(out.stderr):
+                problems.append("a control or bidi character printed as it is")
+            if out.exit_code != 0:
+                if not out.stderr.startswith("incidentctl: ") or len(out.stderr) > 2_000:
+                    problems.append(f"not one short message ({len(out.stderr):,} characters)")
+                if _written(Path(cli.db)) != before:
+                    problems.append("the database was written")
+            elif param.name in swept.stored and not (label == "empty" and "actor" in param.name):
+                # (--as '': test_an_empty_actor_is_not_someone_else)
+                if path == ("open",):
+                    number = int(re.search(r"Opened incident (\d+)\.", out.stdout)[1])
+                accepted[number] = (label, value)
+            if problems:
+                failures.append(f"{what}: {', '.join(problems)}: {out.stderr[:200]!r}")
+        if accepted:
+            exported = {i["id"]: i for i in cli.json("export", "--format", "json")}
+            for number, (label, value) in accepted.items():
+                if path == ("edit",) and value == "":  # edit --reporter '': nobody
+                    kept = {""} if exported[number][param.name] is None else set()
+                else:
+                    kept = set(_strings(exported[number]))
+                if value not in kept:
+                    failures.append(
+                        f"{' '.join(path)} {param.name}={label}: accepted, but not stored as given"
+                    )
+    assert not failures, "\n".join(failures)

@@ -46,7 +46,7 @@ from incidentctl.domain import (
     RelevelMode,
 )
 from incidentctl.errors import ConfigError, Conflict, InvalidInput
-from incidentctl.times import format_duration, parse_duration
+from incidentctl.times import format_duration, named_zone, parse_duration
 
 if TYPE_CHECKING:
     from holidays import HolidayBase
@@ -591,15 +591,7 @@ def _format_ranges(ranges: tuple[tuple[int, int], ...]) -> str:
 
 
 def _is_zone(name: object) -> bool:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    if not isinstance(name, str):
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    return isinstance(name, str) and named_zone(name) is not None
 
 
 def _ics_holidays(path: Path) -> dict[date, str]:
@@ -944,16 +936,12 @@ class Policy(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         if value is None:
             return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        if named_zone(value) is None:
             raise ValueError(
                 f"{value!r} is not a known time zone; use a name such as Asia/Shanghai or UTC"
-            ) from None
+            )
         return value
 
     @field_validator("services")
@@ -1170,11 +1158,14 @@ def check_seed_target(path: Path, *, force: bool, environ: Mapping[str, str] = o
     An existing file is kept (``Conflict``) unless ``force``. Only the user config
     directory is created when missing: another missing directory is refused, as for the
     database, since a mistyped ``--path`` would write a policy that nothing reads."""
-    if path.is_dir():
+    try:
+        is_dir, existed = path.is_dir(), path.exists() or path.is_symlink()
+    except OSError as exc:  # a name too long for the file system
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
+    if is_dir:
         raise InvalidInput(
             f"{path} is a directory: name the policy file, e.g. --path {path / FILE_NAME}"
         )
-    existed = path.exists() or path.is_symlink()
     if existed and not force:
         raise Conflict(
             f"{path} already exists and was left as it is: check it with "
@@ -1249,12 +1240,12 @@ def parse_policy(text: str, source: str) -> Policy:
 
 def _load_file(path: Path, *, how: str) -> LoadedPolicy:
     source = str(path)
-    if not path.exists():
-        suffix = f" ({how})" if how else ""
-        raise ConfigError(f"{source}: no such file{suffix}")
-    if path.is_dir():
-        raise ConfigError(f"{source}: is a directory, not a policy file")
     try:
+        if not path.exists():
+            suffix = f" ({how})" if how else ""
+            raise ConfigError(f"{source}: no such file{suffix}")
+        if path.is_dir():
+            raise ConfigError(f"{source}: is a directory, not a policy file")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: not UTF-8 text") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["UNSAFE", "literal", "one_line"]
+__all__ = ["UNSAFE", "clipped", "literal", "one_line"]
 
 # C0 controls but newline and tab, DEL, C1 controls, and the bidi overrides that can
 # make text read differently from what it is.
@@ -32,3 +32,15 @@ def literal(text: object) -> str:
 def one_line(text: object) -> str:
     """Text on one line: every control character and run of white space is one space."""
     return " ".join(UNSAFE.sub(" ", str(text)).split())
+
+
+LINE_LIMIT = 1_000  # characters of a message line: a value it repeats may be 120 kB
+
+
+def clipped(line: str, limit: int = LINE_LIMIT) -> str:
+    """A line cut in its middle to about ``limit`` characters, saying how many were left
+    out: a refusal that repeats a huge value keeps its start and its explanation."""
+    if len(line) <= limit:
+        return line
+    head, tail = limit * 3 // 5, limit * 2 // 5
+    return f"{line[:head]}… ({len(line) - head - tail:,} characters left out) …{line[-tail:]}"

@@ -193,6 +193,8 @@ def utc_now(environ: Mapping[str, str] = os.environ) -> datetime:
         return _from_iso_match(match).astimezone(UTC)
     except ValueError as exc:
         raise InvalidInput(f"{NOW_VARIABLE}={value!r} is not a valid time: {exc}") from None
+    except OverflowError:  # year 1 east of UTC, 9999 west of it
+        raise InvalidInput(f"{NOW_VARIABLE}={value!r} is out of the range of dates") from None
 
 
 def local_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
@@ -212,22 +214,35 @@ def local_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
     return zone
 
 
+def named_zone(name: str) -> tzinfo | None:
+    """The IANA time zone ``name`` (``Europe/Berlin``), or None when there is none by that
+    name: a path, a POSIX rule, a NUL, or a name longer than any file name (the lookup
+    fails on it with "file name too long", or recurses through its dots)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if len(name) > 255:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
 def document_zone(
     preferred: str | None, environ: Mapping[str, str] | None = None
 ) -> tuple[tzinfo, str]:
     """The zone of a document that travels (the review) and its name: ``preferred`` (the
     policy's ``timezone``), else ``TZ``, else UTC, never the machine's own zone (a
     cron host's zone is an accident, and the document names the zone it is in)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     env = os.environ if environ is None else environ
     name = preferred or (env.get("TZ") or "").lstrip(":")
     if not name:
         return UTC, "UTC"
-    try:
-        return ZoneInfo(name), name
-    except (ZoneInfoNotFoundError, ValueError):  # a POSIX rule or a path: dateutil reads it
-        return local_zone({"TZ": name}), name.removeprefix("/usr/share/zoneinfo/")
+    zone = named_zone(name)
+    if zone is not None:
+        return zone, name
+    # a POSIX rule or a path: dateutil reads it
+    return local_zone({"TZ": name}), name.removeprefix("/usr/share/zoneinfo/")
 
 
 def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetime:
@@ -260,11 +275,13 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetim
     if iso is not None:
         try:
             parsed = _from_iso_match(iso)
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)
+            return _localize(parsed, tz if tz is not None else local_zone(), raw)
         except ValueError as exc:
             raise InvalidInput(f"invalid time '{raw}': {exc}") from None
-        if parsed.tzinfo is not None:
-            return parsed.astimezone(UTC)
-        return _localize(parsed, tz if tz is not None else local_zone(), raw)
+        except OverflowError:  # year 1 east of UTC, 9999 west of it
+            raise InvalidInput(f"invalid time '{raw}': out of the range of dates") from None
 
     clock = _CLOCK_RE.fullmatch(text)
     if clock is not None:

@@ -21,7 +21,7 @@ from typer._click.parser import _OptionParser
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from incidentctl.errors import ExitStatus, IncidentctlError
-from incidentctl.text import literal
+from incidentctl.text import clipped, literal
 
 
 def wants_json(args: Sequence[str]) -> bool:
@@ -37,6 +37,7 @@ def wants_json(args: Sequence[str]) -> bool:
 def report_error(code: str, message: str, *, as_json: bool) -> None:
     from incidentctl.output.terminal import error_line
 
+    message = "\n".join(clipped(line) for line in message.split("\n"))
     if as_json:
         sys.stderr.write(json.dumps({"error": code, "message": message}, ensure_ascii=False) + "\n")
     else:
@@ -248,6 +249,15 @@ class IncidentctlGroup(TyperGroup):
             report_error(
                 "usage",
                 f"an argument is not UTF-8 text: '{literal(shown)}'; nothing was done",
+                as_json=as_json,
+            )
+            return ExitStatus.USAGE
+        with_nul = next((a for a in args if "\x00" in a), None)
+        if with_nul is not None:  # (only a caller in-process can pass one: argv cannot)
+            report_error(
+                "usage",
+                f"an argument holds a NUL character (\\x00), which cannot be stored: "
+                f"'{literal(with_nul)}'; nothing was done",
                 as_json=as_json,
             )
             return ExitStatus.USAGE

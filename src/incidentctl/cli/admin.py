@@ -22,6 +22,7 @@ from incidentctl.cli.options import (
 )
 from incidentctl.output import formats
 from incidentctl.runtime import Runtime
+from incidentctl.text import literal
 
 policy_app = Commands(
     help="Validate, print or try out the policy (sla.toml).", rich_markup_mode=None
@@ -92,8 +93,10 @@ def init(
             }
         )
         return
+    # paths are what a user typed: no control byte printed
+    shown, where = literal(target), literal(where)
     print(
-        f"{'Replaced' if replaced else 'Wrote'} {target}: the seed policy, with its comments, "
+        f"{'Replaced' if replaced else 'Wrote'} {shown}: the seed policy, with its comments, "
         "readable by you only."
     )
     if before is None:
@@ -104,10 +107,10 @@ def init(
         print(f"The database {where} was already there (schema {after}); it is unchanged.")
     config = ""
     if not in_effect:
-        config = f"--config {target} "
+        config = f"--config {shown} "
         sys.stderr.write(
-            f"Note: commands run here read {found or 'the built-in policy'} first; pass "
-            f"--config {target} or set {CONFIG_VARIABLE}={target} to use the new file.\n"
+            f"Note: commands run here read {literal(found or 'the built-in policy')} first; "
+            f"pass --config {shown} or set {CONFIG_VARIABLE}={shown} to use the new file.\n"
         )
     print("Next: set your services, roles and contacts in it (its comments explain each key),")
     print(f"then check it: incidentctl {config}policy check")
@@ -275,9 +278,12 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         documents.write_json({"database": describe(rt.db_url), "from": before, "to": after})
     elif before == after:
-        print(f"{describe(rt.db_url)}: already at revision {after}")
+        print(f"{literal(describe(rt.db_url))}: already at revision {after}")
     else:
-        print(f"{describe(rt.db_url)}: upgraded from {before or 'an empty database'} to {after}")
+        print(
+            f"{literal(describe(rt.db_url))}: upgraded from {before or 'an empty database'} "
+            f"to {after}"
+        )
 
 
 @db_app.command("copy")
@@ -323,4 +329,5 @@ def db_copy(
         )
     else:
         counts = ", ".join(f"{n} {name}" for name, n in report.rows.items())
-        print(f"Copied {counts} from {describe(rt.db_url)} to {describe(target_url)}.")
+        source, copy = literal(describe(rt.db_url)), literal(describe(target_url))
+        print(f"Copied {counts} from {source} to {copy}.")

@@ -82,7 +82,9 @@ def report(
         else:
             formats.print_table(document, period, rt.now, stream)
     if output is not None:
-        sys.stderr.write(f"Wrote {output}\n")
+        from incidentctl.text import literal
+
+        sys.stderr.write(f"Wrote {literal(output)}\n")
 
 
 @app.command("export")

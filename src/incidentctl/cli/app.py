@@ -11,7 +11,13 @@ from typer.models import CommandFunctionType
 
 from incidentctl import __version__
 from incidentctl.cli import ActingCommand, IncidentctlCommand, IncidentctlGroup, completion
-from incidentctl.cli.options import JsonOption, runtime, warn, warn_if_escalation_stopped
+from incidentctl.cli.options import (
+    MAX_ID,
+    JsonOption,
+    runtime,
+    warn,
+    warn_if_escalation_stopped,
+)
 from incidentctl.runtime import Runtime
 
 HELP = """Track incidents from the terminal, with exact SLA clocks.
@@ -146,6 +152,7 @@ def board_command(
         int | None,
         typer.Option(
             min=1,
+            max=MAX_ID,
             help=f"At most this many [default: {BOARD_ROWS} in the terminal, all with --json].",
             show_default=False,
         ),

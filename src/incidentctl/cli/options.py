@@ -40,8 +40,10 @@ IdArgument = Annotated[
     ),
 ]
 # The filters `list` and `export` share.
+# (numbers past these are refused: a database column cannot hold them)
 LevelFilter = Annotated[
-    int | None, typer.Option(help="Only this level.", autocompletion=completion.levels)
+    int | None,
+    typer.Option(help="Only this level.", min=1, max=MAX_ID, autocompletion=completion.levels),
 ]
 ServiceFilter = Annotated[
     str | None,
@@ -57,7 +59,7 @@ SinceFilter = Annotated[
     str | None, typer.Option(metavar="TIME", help="Reported at or after this time.")
 ]
 UntilFilter = Annotated[str | None, typer.Option(metavar="TIME", help="Reported before this time.")]
-LimitFilter = Annotated[int | None, typer.Option(help="At most this many.")]
+LimitFilter = Annotated[int | None, typer.Option(help="At most this many.", max=MAX_ID)]
 # The period of the analysis commands (report, policy simulate).
 MonthOption = Annotated[
     str | None,

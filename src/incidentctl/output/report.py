@@ -31,8 +31,10 @@ def destination(path: Path | None) -> Iterator[IO[str]]:
     if path is None:
         yield sys.stdout
         return
-    partial = path.with_name(path.name + ".partial")
     try:
+        if not path.name or path.is_dir():  # (".", "reports/")
+            raise InvalidInput(f"cannot write {path}: a directory; name a file, e.g. -o r.html")
+        partial = path.with_name(path.name + ".partial")
         handle = open(partial, "w", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -228,7 +228,7 @@ def print_incident(incident: Any, now: datetime, *, headline: str | None = None)
 
     out = console()
     if headline:
-        out.print(Text(headline, style="bold"))
+        out.print(Text(literal(headline), style="bold"))  # it may name what a user typed
     out.print(
         Text(f"#{incident.id} ", style="bold")
         + Text(literal(incident.title))

@@ -140,16 +140,16 @@ class Period:
 def report_zone(name: str | None, environ: Mapping[str, str] | None = None) -> tuple[tzinfo, str]:
     """The report's zone and its name: ``name`` (``--tz``, else the policy's
     ``timezone``), else ``TZ``, else the system zone."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from incidentctl.times import local_zone, named_zone
 
     env = os.environ if environ is None else environ
     if name:
-        try:
-            return ZoneInfo(name), name
-        except (ZoneInfoNotFoundError, ValueError):
+        zone = named_zone(name)
+        if zone is None:
             raise InvalidInput(
                 f"--tz {name!r} is not a known time zone; use a name such as Europe/Berlin"
-            ) from None
+            )
+        return zone, name
     candidate = (env.get("TZ") or "").lstrip(":")
     if not candidate:
         try:
@@ -157,13 +157,9 @@ def report_zone(name: str | None, environ: Mapping[str, str] | None = None) -> t
             candidate = link.split("zoneinfo/", 1)[1] if "zoneinfo/" in link else ""
         except OSError:
             candidate = ""
-    if candidate:
-        try:
-            return ZoneInfo(candidate), candidate
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    from incidentctl.times import local_zone
-
+    found = named_zone(candidate) if candidate else None
+    if found is not None:
+        return found, candidate
     return local_zone(env), "local"
 
 

@@ -68,14 +68,20 @@ def _create_private_file(path: Path, environ: Mapping[str, str]) -> None:
     The default data directory is created when missing; another directory must exist:
     a mistyped ``--db`` would otherwise make a new, empty database that reads as "no
     incidents"."""
-    if not path.parent.is_dir():
-        if path.absolute() != default_db_path(environ).expanduser().absolute():
-            raise DatabaseUnavailable(
-                f"no directory {path.parent} for the database {path.name}: "
-                "check the path (--db, INCIDENTCTL_DB, --to), or create the directory"
-            )
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        if not path.parent.is_dir():
+            if path.absolute() != default_db_path(environ).expanduser().absolute():
+                raise DatabaseUnavailable(
+                    f"no directory {path.parent} for the database {path.name}: "
+                    "check the path (--db, INCIDENTCTL_DB, --to), or create the directory"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:  # a name too long, a directory in the way, no permission
+        raise DatabaseUnavailable(
+            f"cannot open the database {path}: {exc.strerror or exc} "
+            "(check the path: --db, INCIDENTCTL_DB, --to)"
+        ) from None
     os.close(fd)
 
 
