@@ -46,6 +46,7 @@ from incidentctl.domain import (
     RelevelMode,
 )
 from incidentctl.errors import ConfigError, Conflict, InvalidInput
+from incidentctl.text import clipped
 from incidentctl.times import format_duration, named_zone, parse_duration
 
 if TYPE_CHECKING:
@@ -929,6 +930,8 @@ class Policy(_Model):
                         f"level {str(key)!r} is not a whole number 1 or more "
                         "(write [levels.1], [levels.2], ...)"
                     )
+                if len(str(key)) > 10 or int(key) > MAX_LEVEL:
+                    raise ValueError(f"level {clipped(str(key), 40)} is larger than {MAX_LEVEL}")
             if not value:
                 raise ValueError("at least one level is required")
         return value
@@ -1220,13 +1223,24 @@ def _write_new(path: Path, data: bytes) -> None:
         raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+MAX_LEVEL = 2**31 - 1  # a level is stored in a 32-bit INTEGER column (PostgreSQL)
+POLICY_LINE_LIMIT = 10_000  # characters of one line of sla.toml
+
+
 def parse_policy(text: str, source: str) -> Policy:
     """Validate policy TOML ``text``; errors are ``ConfigError`` prefixed with ``source``."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) > POLICY_LINE_LIMIT:  # (tomllib takes minutes over a long dotted key)
+            raise ConfigError(
+                f"{source}: line {number}: longer than {POLICY_LINE_LIMIT:,} characters"
+            )
     try:
         data = tomllib.loads(text)
+        secrets = list(_literal_secrets(data, ()))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: {_toml_message(exc)}") from None
-    secrets = list(_literal_secrets(data, ()))
+    except RecursionError:
+        raise ConfigError(f"{source}: tables, arrays or keys nested too deeply") from None
     if secrets:
         raise ConfigError("\n".join(f"{source}: {problem}" for problem in secrets))
     # An ICS path is relative to the policy file's directory (the built-in: the cwd).
@@ -1236,6 +1250,8 @@ def parse_policy(text: str, source: str) -> Policy:
     except ValidationError as exc:
         lines = [f"{source}: {_error_line(err)}" for err in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: tables, arrays or keys nested too deeply") from None
 
 
 def _load_file(path: Path, *, how: str) -> LoadedPolicy:

@@ -206,6 +206,11 @@ def local_zone(environ: Mapping[str, str] | None = None) -> tzinfo:
     if not name:
         return dateutil_tz.tzlocal()
     zone = dateutil_tz.gettz(name)
+    try:
+        if zone is not None:  # a "POSIX rule" read from any text may be a day or more off
+            datetime(2000, 1, 1, tzinfo=zone).utcoffset()
+    except ValueError:
+        zone = None
     if zone is None:
         raise InvalidInput(
             f"TZ={name!r} is not a known time zone; use a name such as Europe/Berlin, "

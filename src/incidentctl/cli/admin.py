@@ -93,8 +93,7 @@ def init(
             }
         )
         return
-    # paths are what a user typed: no control byte printed
-    shown, where = literal(target), literal(where)
+    shown = literal(target)  # a path is what a user typed: no control byte printed
     print(
         f"{'Replaced' if replaced else 'Wrote'} {shown}: the seed policy, with its comments, "
         "readable by you only."
@@ -278,12 +277,9 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         documents.write_json({"database": describe(rt.db_url), "from": before, "to": after})
     elif before == after:
-        print(f"{literal(describe(rt.db_url))}: already at revision {after}")
+        print(f"{describe(rt.db_url)}: already at revision {after}")
     else:
-        print(
-            f"{literal(describe(rt.db_url))}: upgraded from {before or 'an empty database'} "
-            f"to {after}"
-        )
+        print(f"{describe(rt.db_url)}: upgraded from {before or 'an empty database'} to {after}")
 
 
 @db_app.command("copy")
@@ -329,5 +325,4 @@ def db_copy(
         )
     else:
         counts = ", ".join(f"{n} {name}" for name, n in report.rows.items())
-        source, copy = literal(describe(rt.db_url)), literal(describe(target_url))
-        print(f"Copied {counts} from {source} to {copy}.")
+        print(f"Copied {counts} from {describe(rt.db_url)} to {describe(target_url)}.")

@@ -155,7 +155,9 @@ def text_of(rt: Runtime, value: str | None, what: str) -> str | None:
         raise InvalidInput(
             f"{what} '-': standard input is not UTF-8 text ({error.reason} at byte {error.start})"
         ) from None
-    return text.removesuffix("\n").removesuffix("\r")
+    from incidentctl.services.arrival import stored_text
+
+    return stored_text(text.removesuffix("\n").removesuffix("\r"), f"{what} '-'")
 
 
 def stdin_bytes(rt: Runtime, limit: int, *, what: str) -> bytes:

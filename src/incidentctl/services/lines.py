@@ -131,12 +131,19 @@ def _id(value: Any) -> Any:
 def _required_text(value: Any) -> Any:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("required, a non-empty string")
-    return value
+    return _storable(value)
 
 
 def _actor(value: Any) -> Any:
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ValueError("expected a non-empty string")
+    return _storable(value)
+
+
+def _storable(value: Any) -> Any:
+    """Text a text column can hold: PostgreSQL's cannot hold a NUL (SQLite's could)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("a NUL character (\\x00) cannot be stored")
     return value
 
 
@@ -146,7 +153,7 @@ RequiredTime = Annotated[datetime, BeforeValidator(_required_time), Field(valida
 Level = Annotated[int, BeforeValidator(_level), Field(validate_default=True)]
 Id = Annotated[int | None, BeforeValidator(_id)]
 RequiredText = Annotated[str, BeforeValidator(_required_text)]
-OptionalText = str | None
+OptionalText = Annotated[str | None, BeforeValidator(_storable)]
 Word = Strict(False)  # an enum's word, from the JSON string
 
 
