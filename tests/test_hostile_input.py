@@ -154,6 +154,9 @@ ID = "{id}"
 AT = "2026-11-25T09:58:00Z"
 ACTS = {"actor_after_command": "tester"}
 PAST = {"at": AT, **ACTS}
+# the filters list and export share, each left out unless swept
+FILTERS = dict.fromkeys(("status", "level", "service", "assignee", "since", "until", "limit"))
+FILTERS["format_"] = None
 DB_LOCATION = frozenset({7})  # a database that cannot be reached there (SPEC §7)
 
 
@@ -188,19 +191,7 @@ SWEEP: dict[tuple[str, ...], Swept] = {
             "actor_after_command",
         ),
     ),
-    ("list",): Swept(
-        {
-            "status": None,
-            "awaiting": None,
-            "level": None,
-            "service": None,
-            "assignee": None,
-            "since": None,
-            "until": None,
-            "limit": None,
-            "format_": None,
-        }
-    ),
+    ("list",): Swept({**FILTERS, "awaiting": None}),
     ("show",): Swept({"incident_id": "1", "format_": None}),
     ("ack",): Swept({"incident_id": ID, **PAST}, "open", _stored("actor_after_command")),
     ("assign",): Swept(
@@ -280,18 +271,7 @@ SWEEP: dict[tuple[str, ...], Swept] = {
     ("report",): Swept(
         {"month": None, "since": None, "until": None, "tz": None, "format_": None, "output": None}
     ),
-    ("export",): Swept(
-        {
-            "status": None,
-            "level": None,
-            "service": None,
-            "assignee": None,
-            "since": None,
-            "until": None,
-            "limit": None,
-            "format_": None,
-        }
-    ),
+    ("export",): Swept(FILTERS),
     ("import",): Swept({"source": "import.ndjson", **ACTS}),
     ("init",): Swept({"path": None}),
     ("intake", "email"): Swept(
