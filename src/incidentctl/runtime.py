@@ -41,7 +41,11 @@ class Runtime:
         else the login name. On PostgreSQL (team mode): the person the policy maps the
         database role to; ``--as`` or ``INCIDENTCTL_USER`` naming someone else only for a
         role that may act for others (``[team] act_for_others``, or a superuser)."""
-        claimed = self.actor_option or self.environ.get("INCIDENTCTL_USER")
+        if self.actor_option is not None and not self.actor_option.strip():
+            from incidentctl.errors import InvalidInput
+
+            raise InvalidInput("--as names no one: give the name of who is acting")
+        claimed = self.actor_option or self.environ.get("INCIDENTCTL_USER") or None
         from incidentctl.store.engine import is_sqlite
 
         session = None if is_sqlite(self.db_url) else self.db.session_role()
