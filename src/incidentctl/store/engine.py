@@ -13,9 +13,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -76,6 +77,8 @@ def _create_private_file(path: Path, environ: Mapping[str, str]) -> None:
                     "check the path (--db, INCIDENTCTL_DB, --to), or create the directory"
                 )
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.exists():  # (on a read-only disk, SQLite says what it can do with it)
+            return
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     except OSError as exc:  # a name too long, a directory in the way, no permission
         raise DatabaseUnavailable(
@@ -85,13 +88,32 @@ def _create_private_file(path: Path, environ: Mapping[str, str]) -> None:
     os.close(fd)
 
 
+def _on_read_only_disk(path: Path) -> bool:
+    """An existing database on a file system mounted read-only, with no write-ahead log
+    beside it (whose transactions a read that ignores the log would miss)."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        return read_only and (not wal.exists() or wal.stat().st_size == 0)
+    except OSError:  # no such file yet
+        return False
+
+
 def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
     busy_ms = int(environ.get("INCIDENTCTL_BUSY_TIMEOUT_MS", DEFAULT_BUSY_TIMEOUT_MS))
     if is_sqlite(url):
         path = make_url(url).database  # also sqlite+pysqlite:///…, ?options
+        location: str | URL = url
         if path and path != ":memory:" and not path.startswith("file:"):
             _create_private_file(Path(path), environ)
-        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000})
+            if _on_read_only_disk(Path(path)):
+                # Nothing can change it, and its -shm cannot be made: read it as it is.
+                location = URL.create(
+                    "sqlite",
+                    database="file:" + quote(str(Path(path).absolute())),
+                    query={"mode": "ro", "immutable": "1", "uri": "true"},
+                )
+        engine = create_engine(location, connect_args={"timeout": busy_ms / 1000})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -157,6 +179,12 @@ def translate_database_errors(url: str) -> Iterator[None]:
         if "locked" in detail or "busy" in detail:
             raise DatabaseUnavailable(
                 f"database {describe(url)} is locked (busy past its timeout): {detail}"
+            ) from exc
+        if "readonly" in detail:  # SQLite: a read-only file or disk
+            raise DatabaseUnavailable(f"database {describe(url)} is read-only: {detail}") from exc
+        if "full" in detail or "disk I/O error" in detail:  # SQLite: no room, or a failing disk
+            raise DatabaseUnavailable(
+                f"database {describe(url)} cannot be written: {detail} (is its disk full?)"
             ) from exc
         raise DatabaseUnavailable(f"database {describe(url)} is unreachable: {detail}") from exc
 
