@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -298,3 +300,168 @@ def test_a_read_only_database_refuses_writes_and_still_reads(tmp_path):
         board = ok(run("list", env=later)).stdout
         assert "Checkout fails" in board and "Search slow" in board
         assert sorted(os.listdir(disk)) == ["incidents.db"]  # nothing was written beside it
+
+
+# --------------------------------------------------------------------------- 3. SIGKILL
+
+KILLS = 25  # of escalate, and as many of import: 50 in all
+
+
+def delivery_keys(db: Path) -> dict[str, str]:
+    """Every delivery the outbox holds, by its key (``services.escalation.delivery_key``)."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT incident_id, notice, sequence, channel, recipient, status FROM deliveries"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {f"incidentctl:{i}:{n}:{s}:{c}:{r}": status for i, n, s, c, r, status in rows}
+
+
+@pytest.mark.slow
+def test_escalate_killed_at_random_moments_loses_nothing_and_repeats_only_what_was_in_flight(
+    tmp_path,
+):
+    """25 escalate passes, each SIGKILLed at a random moment (seeded) while it sends to a
+    slow webhook, an hour of notices apart... then one pass left to finish. The file is
+    never damaged, every delivery arrives, and a delivery arrives twice only when its
+    first arrival was the last message a killed pass sent: the message in flight when it
+    died, whose lease ran out (docs/notifications.md: at-least-once, never lost)."""
+    chance = random.Random(15)
+    db = tmp_path / "incidents.db"
+    with SlowWebhook(delay=0.15) as webhook:
+        write_policy(tmp_path, all_transports(webhook))
+        lines = tmp_path / "incidents.ndjson"
+        lines.write_text(
+            "".join(
+                json.dumps(
+                    {"title": f"Outage {i}", "service": "payments", "level": 1, "reported_at": T0}
+                )
+                + "\n"
+                for i in range(12)
+            )
+        )
+        ok(run("import", str(lines), env=environment(db, at(0))))
+        killed: list[tuple[float, float]] = []  # each killed pass: (started, killed), monotonic
+        in_flight = 0
+        for k in range(KILLS):
+            # 6 minutes apart: past the 5-minute lease of the pass before
+            env = environment(db, at(1 + 6 * k))
+            started = time.monotonic()
+            process = subprocess.Popen(
+                [*incidentctl_executable(), "escalate"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(chance.uniform(0.4, 2.5))
+            with webhook.lock:
+                in_flight += webhook.in_flight > 0
+                process.kill()
+                stopped = time.monotonic()
+            process.wait()
+            if process.returncode == -signal.SIGKILL:
+                killed.append((started, stopped))
+            assert integrity(db) == "ok"
+        final = environment(db, at(1 + 6 * KILLS + 6))
+        done = run("escalate", "--json", env=final, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(run("escalate", "--json", env=final).stdout)["deliveries"] == []
+    assert integrity(db) == "ok"
+    outbox = delivery_keys(db)
+    assert set(outbox.values()) == {"sent"}
+    received = webhook.keys()
+    assert set(received) == set(outbox)  # never lost, nothing unknown
+    # every arrival of each key, and the last message each killed pass got to the server
+    arrivals: dict[str, list[int]] = {}
+    for n, (_, body) in enumerate(webhook.received):
+        for key in body["key"].split("+"):
+            arrivals.setdefault(key, []).append(n)
+    last_of_killed = set()
+    for started, stopped in killed:
+        during = [n for n, (t, _) in enumerate(webhook.received) if started <= t <= stopped]
+        if during:
+            last_of_killed.add(during[-1])
+    repeated = {key: seen for key, seen in arrivals.items() if len(seen) > 1}
+    for key, seen in repeated.items():
+        assert all(n in last_of_killed for n in seen[:-1]), (key, seen)
+    duplicates = sum(len(seen) - 1 for seen in repeated.values())
+    messages = {n for seen in repeated.values() for n in seen[:-1]}  # repeated messages
+    print(
+        f"\n{len(killed)} escalate kills ({in_flight} during a send): integrity ok, "
+        f"{len(outbox)} deliveries all sent, {duplicates} of them twice, in {len(messages)} "
+        f"messages, each the last a killed pass sent; {len(webhook.received)} requests"
+    )
+
+
+def processes_reading(path: Path) -> list[int]:
+    """The processes whose command line names ``path`` (an import and its workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(path).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.slow
+def test_import_killed_at_random_moments_is_all_or_nothing(tmp_path):
+    """25 imports of a 2.3 MB file (two parts, read by worker processes), each SIGKILLed
+    at a random moment (seeded): the file is never damaged, each import is there whole
+    or not at all, and no worker reads on for nobody."""
+    chance = random.Random(15)
+    db = tmp_path / "incidents.db"
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    env = environment(db, TMPDIR=str(staging))
+    ok(run("open", "Before the imports", "--level", "2", "--service", "payments", env=env))
+    count = 16_000
+    template = plain_lines(count, "RUN")
+    first = tmp_path / "run-full.ndjson"
+    first.write_text(template.replace("RUN", "full"))
+    started = time.monotonic()
+    ok(run("import", str(first), env=env, timeout=300))
+    took = time.monotonic() - started
+    whole = 0
+    for k in range(KILLS):
+        source = tmp_path / f"run-{k}.ndjson"
+        source.write_text(template.replace("RUN", f"run{k}"))
+        process = subprocess.Popen(
+            [*incidentctl_executable(), "import", str(source)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(chance.uniform(0.2, 0.9 * took))
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 1
+        while processes_reading(source) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_reading(source) == [], "a worker outlived its import"
+        assert integrity(db) == "ok"
+        conn = sqlite3.connect(db)
+        try:
+            incidents, events = conn.execute(
+                "SELECT count(DISTINCT i.id), count(e.id) FROM incidents i "
+                "JOIN events e ON e.incident_id = i.id WHERE i.title LIKE ?",
+                (f"run{k} line %",),
+            ).fetchone()
+        finally:
+            conn.close()
+        assert (incidents, events) in ((0, 0), (count, 2 * count)), k
+        whole += incidents == count
+        source.unlink()
+    listed = json.loads(ok(run("list", "--json", "--limit", "1", env=env)).stdout)
+    assert listed[0]["title"] == "Before the imports"
+    left = list(staging.iterdir())
+    size = sum(f.stat().st_size for d in left for f in d.iterdir())
+    print(
+        f"\n{KILLS} import kills (a full import took {took:.1f} s): integrity ok, "
+        f"{whole} whole, {KILLS - whole} not at all; staging directories left in TMPDIR: "
+        f"{len(left)} ({size / 2**20:.1f} MiB)"
+    )

@@ -272,6 +272,7 @@ def _work(
     gc.disable()
     # Ctrl-C reaches the whole process group: the importing process stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent()
     while True:
         with taken.get_lock():
             index = taken.value
@@ -281,6 +282,21 @@ def _work(
             return
         _stage_with(convert, parts[index])  # its summary is recorded in the staging file
         report.send(index)
+
+
+def _end_with_parent() -> None:
+    """A worker whose importing process was killed (SIGKILL, the OOM killer), and which
+    therefore nobody waits for, ends at once rather than reading on and filling TMPDIR
+    (Linux: the kernel's parent-death signal)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before prctl
+        os._exit(1)
 
 
 def _recorded(part: Part) -> Staged:
