@@ -465,3 +465,170 @@ def test_import_killed_at_random_moments_is_all_or_nothing(tmp_path):
         f"{whole} whole, {KILLS - whole} not at all; staging directories left in TMPDIR: "
         f"{len(left)} ({size / 2**20:.1f} MiB)"
     )
+
+
+# --------------------------------------------------------------------------- 4. PostgreSQL
+
+
+class Cluster:
+    """A private PostgreSQL cluster on a free loopback port, trust authentication."""
+
+    def __init__(self, root: Path, bin_dir: Path, as_postgres: list[str]) -> None:
+        from test_notify_transports import free_port
+
+        self.root = root
+        self.data = root / "data"
+        self.bin_dir = bin_dir
+        self.as_postgres = as_postgres
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/incidents"
+
+    def tool(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.as_postgres, str(self.bin_dir / name), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        done = self.tool(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        )
+        assert done.returncode == 0, done.stdout + done.stderr + (self.root / "log").read_text()
+
+    def stop(self, mode: str = "fast") -> None:
+        done = self.tool("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def sql(self, statement: str, database: str = "incidents") -> list[tuple[Any, ...]]:
+        import psycopg
+
+        dsn = f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+
+@contextmanager
+def private_postgres() -> Iterator[Cluster]:
+    """initdb into a directory of its own (as the ``postgres`` user when run as root:
+    initdb refuses root), started on a free port; stopped and removed afterwards."""
+    import shutil
+    import tempfile
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    on_path = shutil.which("initdb")
+    if not found and not on_path:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) to start a private cluster")
+    bin_dir = found[-1].parent if found else Path(str(on_path)).parent
+    as_postgres: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="incidentctl-pg-"))
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(root)
+            pytest.skip("running as root and there is no postgres user to run initdb as")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    cluster = Cluster(root, bin_dir, as_postgres)
+    try:
+        done = cluster.tool(
+            "initdb",
+            "-D",
+            str(cluster.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        if done.returncode != 0:
+            pytest.skip(f"initdb of a private cluster failed: {done.stderr.strip()[-300:]}")
+        cluster.start()
+        cluster.sql('CREATE DATABASE "incidents"', database="postgres")
+        yield cluster
+    finally:
+        if (cluster.data / "postmaster.pid").exists():
+            cluster.tool("pg_ctl", "-D", str(cluster.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_for(condition: Any, what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+@pytest.mark.slow
+def test_watch_outlives_a_postgresql_restart_and_sends_everything_once(tmp_path):
+    """``watch`` against a private PostgreSQL cluster that is stopped for a few passes and
+    started again: it says the database is unreachable, keeps running, reconnects, and
+    every delivery (before and after the restart) reaches the webhook exactly once."""
+    with SlowWebhook() as webhook, private_postgres() as cluster:
+        write_policy(tmp_path, all_transports(webhook))
+        env = environment(cluster.url, now=None)
+        ok(run("db", "upgrade", env=env))
+        errors = (tmp_path / "watch.err").open("w")
+        watch = subprocess.Popen(
+            [*incidentctl_executable(), "watch", "--interval", "1s", "--json"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        try:
+
+            def delivered() -> int | None:
+                rows = cluster.sql("SELECT status, count(*) FROM deliveries GROUP BY status")
+                counts = dict(rows)
+                return counts.get("sent") if set(counts) == {"sent"} else None
+
+            for i in range(3):
+                ok(run("open", f"Before {i}", "--level", "1", "--service", "payments", env=env))
+            assert wait_for(lambda: delivered() == 9, "9 deliveries sent before the restart")
+            cluster.stop()
+            outage = time.monotonic()
+            time.sleep(3)  # passes find no database
+            cluster.start()
+            outage = time.monotonic() - outage
+            for i in range(3):
+                ok(run("open", f"After {i}", "--level", "1", "--service", "payments", env=env))
+            wait_for(lambda: delivered() == 18, "18 deliveries sent after the restart")
+            assert watch.poll() is None, "watch ended"
+            watch.send_signal(signal.SIGTERM)
+            assert watch.wait(timeout=10) == 0
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+            errors.close()
+        said = [json.loads(line) for line in (tmp_path / "watch.err").read_text().splitlines()]
+        assert said, "watch said nothing of the outage"
+        for error in said:
+            assert error["error"] == "database", error
+            assert error["message"].startswith(f"database {cluster.url} is unreachable"), error
+        received = webhook.keys()
+        assert len(received) == 18 and set(received.values()) == {1}, received
+    print(
+        f"\nPostgreSQL stopped {outage:.1f} s under watch --interval 1s: "
+        f"{len(said)} passes said unreachable, 18 deliveries each received once"
+        f"\n{said[0]['message']}\n{said[-1]['message']}"
+    )
