@@ -30,6 +30,7 @@ import pytest
 
 from test_e2e import incidentctl_executable
 from test_escalate import at, write_policy
+from test_notify_transports import SmtpServer
 
 T0 = "2026-11-25T03:00:00Z"
 
@@ -631,4 +632,212 @@ def test_watch_outlives_a_postgresql_restart_and_sends_everything_once(tmp_path)
         f"\nPostgreSQL stopped {outage:.1f} s under watch --interval 1s: "
         f"{len(said)} passes said unreachable, 18 deliveries each received once"
         f"\n{said[0]['message']}\n{said[-1]['message']}"
+    )
+
+
+# --------------------------------------------------------------------------- 5. hangs
+
+
+class DroppingSmtp(SmtpServer):
+    """aiosmtpd that, while ``dropping``, closes the connection once the message's data
+    has come in, before it answers the final dot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropping = True
+        self.drops = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.dropping:
+            self.drops += 1
+            server.transport.close()
+            return "250 OK"  # never reaches the client: the connection is gone
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.slow
+def test_a_hung_webhook_and_an_smtp_server_that_drops_mid_data_are_retried_in_bounded_time(
+    tmp_path,
+):
+    """A gateway that takes the request and never answers and a mail server that hangs up
+    after the data: the pass ends within the transports' timeouts, each delivery waits
+    for a retry with the reason, and the next pass, the servers well again, sends each
+    of them once."""
+    timeout = 2.0
+    webhook = SlowWebhook()
+    webhook.hang.set()
+    smtp = DroppingSmtp()
+    smtp.controller.start()
+    try:
+        with webhook:
+            email = smtp.transport(f"{timeout:g}s")
+            write_policy(
+                tmp_path,
+                {
+                    "email": email,
+                    "sms": webhook.transport("/sms", f"{timeout:g}s"),
+                    "phone": webhook.transport("/phone", f"{timeout:g}s"),
+                },
+            )
+            db = tmp_path / "incidents.db"
+            ok(
+                run(
+                    "open",
+                    "Checkout fails",
+                    "--level",
+                    "1",
+                    "--service",
+                    "payments",
+                    env=environment(db),
+                )
+            )
+            started = time.monotonic()
+            done = run("escalate", "--json", env=environment(db, at(1)), timeout=120)
+            took = time.monotonic() - started
+            hung = 2  # the sms and the phone call wait on the gateway, one after the other
+            bound = hung * timeout + 8  # (+ start-up and the mail, on a busy machine)
+            assert took < bound, f"the pass took {took:.1f} s"
+            assert done.returncode == 6, done.stderr
+            pass_ = json.loads(done.stdout)
+            found = {(d["channel"], d["status"], d["error"]) for d in pass_["deliveries"]}
+            where = f"http://127.0.0.1:{webhook.port}"
+            assert found == {
+                ("email", "retry", f"SMTP 127.0.0.1:{smtp.port}: Connection unexpectedly closed"),
+                ("sms", "retry", f"POST {where}/sms: timed out"),
+                ("phone", "retry", f"POST {where}/phone: timed out"),
+            }
+            assert smtp.drops == 1 and len(webhook.received) == 2
+            shown = json.loads(ok(run("show", "1", "--json", env=environment(db, at(1)))).stdout)
+            assert {
+                (d["status"], d["attempts"], d["next_attempt_at"]) for d in shown["deliveries"]
+            } == {
+                ("retry", 1, at(2))  # retry.first = 1m
+            }
+            # the servers are well again: the retry sends each delivery once
+            webhook.hang.clear()
+            smtp.dropping = False
+            webhook.received.clear()
+            again = json.loads(ok(run("escalate", "--json", env=environment(db, at(2)))).stdout)
+            assert sorted((d["channel"], d["status"]) for d in again["deliveries"]) == [
+                ("email", "sent"),
+                ("phone", "sent"),
+                ("sms", "sent"),
+            ]
+            assert (
+                json.loads(ok(run("escalate", "--json", env=environment(db, at(5)))).stdout)[
+                    "deliveries"
+                ]
+                == []
+            )
+            assert len(smtp.messages) == 1 and smtp.drops == 1
+            assert sorted(webhook.keys().values()) == [1, 1]
+    finally:
+        smtp.controller.stop()
+    print(
+        f"\nhung webhook x{hung} + SMTP drop: the pass returned in {took:.1f} s "
+        f"with timeout {timeout:g} s per transport (bound {bound:g} s); retried once each"
+    )
+
+
+class Trickler:
+    """A loopback server that answers every connection with ``first`` and then one byte
+    every ``every`` seconds, for ever: each byte restarts a socket's own timeout."""
+
+    def __init__(self, first: bytes, every: float = 0.5) -> None:
+        import socket
+
+        self.first = first
+        self.every = every
+        self.stop = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: Any) -> None:
+        with conn:
+            conn.settimeout(0.01)
+            try:
+                conn.sendall(self.first)
+                while not self.stop.wait(self.every):
+                    try:
+                        conn.recv(65536)  # whatever the client says
+                    except TimeoutError:
+                        pass
+                    conn.sendall(b"x")
+            except OSError:  # the client hung up
+                return
+
+    def __enter__(self) -> Trickler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.listener.close()
+
+
+@pytest.mark.slow
+def test_servers_that_trickle_a_byte_at_a_time_are_cut_off_at_the_timeout(tmp_path):
+    """A gateway whose response header never ends, one whose body never ends, and a mail
+    server whose greeting never ends, a byte every half second: a socket's timeout never
+    fires, the send's deadline does (the transport's ``timeout`` bounds the whole send)."""
+    timeout = 2.0
+    head = b"HTTP/1.1 200 OK\r\nX-Slow: "
+    body = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+    with Trickler(head) as gateway, Trickler(body) as caller, Trickler(b"220-") as mail:
+        within = f"{timeout:g}s"
+        write_policy(
+            tmp_path,
+            {
+                "email": {
+                    "type": "smtp",
+                    "host": "127.0.0.1",
+                    "port": mail.port,
+                    "from": "incidentctl@example.com",
+                    "timeout": within,
+                },
+                "sms": {
+                    "type": "webhook",
+                    "url": f"http://127.0.0.1:{gateway.port}/sms",
+                    "timeout": within,
+                },
+                "phone": {
+                    "type": "webhook",
+                    "url": f"http://127.0.0.1:{caller.port}/call",
+                    "timeout": within,
+                },
+            },
+        )
+        db = tmp_path / "incidents.db"
+        env = environment(db)
+        ok(run("open", "Checkout fails", "--level", "1", "--service", "payments", env=env))
+        bound = 3 * timeout + 8  # one after the other (+ start-up, on a busy machine)
+        started = time.monotonic()
+        done = run("escalate", "--json", env=environment(db, at(1)), timeout=bound + 10)
+        took = time.monotonic() - started
+        assert took < bound, f"the pass took {took:.1f} s"
+        assert done.returncode == 6, done.stderr
+        found = {
+            (d["channel"], d["status"], d["error"]) for d in json.loads(done.stdout)["deliveries"]
+        }
+        assert found == {
+            ("email", "retry", f"SMTP 127.0.0.1:{mail.port}: timed out"),
+            ("sms", "retry", f"POST http://127.0.0.1:{gateway.port}/sms: timed out"),
+            ("phone", "retry", f"POST http://127.0.0.1:{caller.port}/call: timed out"),
+        }
+    print(
+        f"\ntrickling webhook (header, body) + SMTP greeting: the pass returned in {took:.1f} s "
+        f"with timeout {timeout:g} s per transport (bound {bound:g} s)"
     )

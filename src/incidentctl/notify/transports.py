@@ -1,6 +1,7 @@
 """Transports: send one message, say whether it was sent, should be retried, or failed.
 
-Every transport has a timeout and reports instead of raising: ``Result.sent``,
+Every transport has a timeout, for the whole send (``_Deadline``), and reports instead of
+raising: ``Result.sent``,
 ``Result.retry(why)`` (transient: the outbox tries again later) or
 ``Result.failed(why)`` (permanent: recorded and reported, never retried).
 """
@@ -16,13 +17,14 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import IO
+from typing import IO, Any
 
 from incidentctl.config import (
     CommandTransport,
@@ -108,6 +110,46 @@ def _without_secrets(result: Result, transport: Transport, environ: Mapping[str,
     return Result(result.outcome, error)
 
 
+class _Deadline:
+    """The end of one send. A socket's timeout bounds each wait on the server, and a
+    server that trickles a byte now and then starts it again with every byte: at the
+    deadline the send's sockets are shut down, which ends any wait on them at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed
+        pass
+
+
 # --------------------------------------------------------------------------- print
 
 
@@ -181,13 +223,9 @@ def send_smtp(config: SmtpTransport, message: Message, environ: Mapping[str, str
         except OSError as exc:  # missing or unreadable file, no certificate in it
             # Retried like a certificate that does not verify: fixing it loses nothing.
             return Result.retry(f"SMTP {where}: ca_file {config.ca_file}: {_describe(exc)}")
+    deadline = _Deadline(timeout)
     try:
-        client: smtplib.SMTP
-        if config.security == "ssl":
-            client = smtplib.SMTP_SSL(config.host, config.port, timeout=timeout, context=context)
-        else:
-            client = smtplib.SMTP(config.host, config.port, timeout=timeout)
-        with client:
+        with deadline, _smtp_client(config, timeout, context, deadline) as client:
             if config.security == "starttls":
                 client.starttls(context=context)
             if config.username and password is not None:
@@ -202,11 +240,30 @@ def send_smtp(config: SmtpTransport, message: Message, environ: Mapping[str, str
         what = f"SMTP {where}: {exc.smtp_code} {_text(exc.smtp_error)}"
         return Result.failed(what) if 500 <= exc.smtp_code < 600 else Result.retry(what)
     except (smtplib.SMTPException, OSError) as exc:  # connection refused, timeout, TLS
-        return Result.retry(f"SMTP {where}: {_describe(exc)}")
+        return Result.retry(f"SMTP {where}: {'timed out' if deadline.expired else _describe(exc)}")
     if refused:
         # Accepted for some recipients: the message went out; note who was refused.
         return Result(DeliveryStatus.SENT, "refused: " + ", ".join(sorted(refused)))
     return SENT
+
+
+def _smtp_client(
+    config: SmtpTransport, timeout: float, context: ssl.SSLContext | None, deadline: _Deadline
+) -> smtplib.SMTP:
+    """A connected client whose socket ``deadline`` watches (the plain one, before TLS)."""
+
+    class Watched(smtplib.SMTP):
+        def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+            sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+            return deadline.watch(sock)
+
+    if config.security == "ssl":
+
+        class WatchedSsl(smtplib.SMTP_SSL, Watched):
+            pass
+
+        return WatchedSsl(config.host, config.port, timeout=timeout, context=context)
+    return Watched(config.host, config.port, timeout=timeout)
 
 
 def _smtp_refusal(recipients: Mapping[str, tuple[int, bytes]], where: str) -> Result:
@@ -264,25 +321,53 @@ def send_webhook(config: WebhookTransport, message: Message, environ: Mapping[st
         headers[name] = value
     body = json.dumps(webhook_body(message), ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(config.url, data=body, headers=headers, method="POST")
-    opener = urllib.request.build_opener(_NoRedirect)
+    timeout = config.timeout.total_seconds()
+    deadline = _Deadline(timeout)
+    opener = urllib.request.build_opener(_NoRedirect, *_watched_handlers(deadline))
     where = _safe_url(config.url)
     try:
-        with opener.open(request, timeout=config.timeout.total_seconds()) as response:
+        with deadline, opener.open(request, timeout=timeout) as response:
             response.read(65536)
             status = response.status
+            if deadline.expired:  # cut off: what came is not the whole answer
+                raise TimeoutError
     except urllib.error.HTTPError as exc:
         status = exc.code
         exc.close()
     except (urllib.error.URLError, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         said = _describe(reason) if isinstance(reason, BaseException) else str(reason)
-        return Result.retry(f"POST {where}: {said}")
+        return Result.retry(f"POST {where}: {'timed out' if deadline.expired else said}")
     if 200 <= status < 300:
         return SENT
     what = f"POST {where}: HTTP {status}"
     if status == 429 or status >= 500 or status == 408:
         return Result.retry(what)
     return Result.failed(what)
+
+
+def _watched_handlers(deadline: _Deadline) -> list[urllib.request.BaseHandler]:
+    """urllib's HTTP and HTTPS handlers, with each connection's socket watched by
+    ``deadline`` from the moment it connects."""
+
+    def watched(http_class: Any) -> Any:
+        class Connection(http_class):  # type: ignore[misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                create = self._create_connection  # type: ignore[has-type]
+                self._create_connection = lambda *a, **k: deadline.watch(create(*a, **k))
+
+        return Connection
+
+    class Http(urllib.request.HTTPHandler):
+        def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
+            return super().do_open(watched(http_class), req, **kwargs)
+
+    class Https(urllib.request.HTTPSHandler):
+        def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
+            return super().do_open(watched(http_class), req, **kwargs)
+
+    return [Http(), Https()]
 
 
 def _safe_url(url: str) -> str:
