@@ -819,3 +819,29 @@ def test_servers_that_trickle_a_byte_at_a_time_are_cut_off_at_the_timeout(tmp_pa
         f"\ntrickling webhook (header, body) + SMTP greeting: the pass returned in {took:.1f} s "
         f"with timeout {timeout:g} s per transport (bound {bound:g} s)"
     )
+
+
+# --------------------------------------------------------------------------- a reader that goes
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["list"], ["list", "--json"], ["show", "1"], ["show", "1", "--json"], ["export"], ["board"]],
+    ids=" ".join,
+)
+def test_a_reader_that_stops_reading_is_not_a_failure(cli, args):
+    """``incidentctl list | head``: the pipe closes before the command writes; it ends
+    with exit 0 and says nothing (Click and Rich made it exit 1)."""
+    for i in range(3):
+        cli("open", f"Incident {i}", "--level", "3", "--service", "payments", now=T0)
+    process = subprocess.Popen(
+        [*incidentctl_executable(), *args],
+        env=environment(cli.db),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the first byte
+    said = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0, said
+    assert "unexpected" not in said and "Traceback" not in said

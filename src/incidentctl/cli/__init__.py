@@ -192,6 +192,10 @@ class ActingCommand(IncidentctlCommand):
     acts = True
 
 
+class _ReaderGone(Exception):
+    """Standard output was closed by its reader (``incidentctl list | head``)."""
+
+
 class IncidentctlGroup(TyperGroup):
     """The root command; its ``main`` converts every failure to the documented exit code."""
 
@@ -222,6 +226,12 @@ class IncidentctlGroup(TyperGroup):
         if standalone_mode:
             sys.exit(status)
         return status
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # (Click would make it exit 1)
+            raise _ReaderGone() from None
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         from incidentctl.cli.completion import run_completion_request
@@ -290,7 +300,7 @@ class IncidentctlGroup(TyperGroup):
                 message = f"{message}\nTry '{ctx.command_path} --help'."
             report_error("usage", message, as_json=as_json)
             return ExitStatus.USAGE
-        except BrokenPipeError:
+        except (BrokenPipeError, _ReaderGone):
             # `incidentctl list | head` is not a failure.
             sys.stderr = open(os.devnull, "w")  # noqa: SIM115
             return ExitStatus.OK

@@ -8,6 +8,7 @@ the terminal.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -34,11 +35,17 @@ def console(stderr: bool = False):  # type: ignore[no-untyped-def]
     """A Rich console on the current streams: markup, emoji and highlighting off."""
     from rich.console import Console
 
+    class Quiet(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich exits 1; the CLI decides (a reader that stopped reading is no failure).
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
     stream = sys.stderr if stderr else sys.stdout
     width = None
     if not stream.isatty():
         width = int(os.environ.get("COLUMNS", "120"))
-    return Console(
+    return Quiet(
         file=stream, markup=False, emoji=False, highlight=False, width=width, soft_wrap=False
     )
 
