@@ -331,7 +331,7 @@ def test_escalate_killed_at_random_moments_loses_nothing_and_repeats_only_what_w
             )
         )
         ok(run("import", str(lines), env=environment(db, at(0))))
-        killed: list[tuple[float, float]] = []  # each killed pass: (started, killed), monotonic
+        passes: list[tuple[float, bool]] = []  # when each began (monotonic), was it killed
         in_flight = 0
         for k in range(KILLS):
             # 6 minutes apart: past the 5-minute lease of the pass before
@@ -347,12 +347,11 @@ def test_escalate_killed_at_random_moments_loses_nothing_and_repeats_only_what_w
             with webhook.lock:
                 in_flight += webhook.in_flight > 0
                 process.kill()
-                stopped = time.monotonic()
             process.wait()
-            if process.returncode == -signal.SIGKILL:
-                killed.append((started, stopped))
+            passes.append((started, process.returncode == -signal.SIGKILL))
             assert integrity(db) == "ok"
         final = environment(db, at(1 + 6 * KILLS + 6))
+        passes.append((time.monotonic(), False))
         done = run("escalate", "--json", env=final, timeout=300)
         assert done.returncode == 0, done.stderr
         assert json.loads(run("escalate", "--json", env=final).stdout)["deliveries"] == []
@@ -362,22 +361,25 @@ def test_escalate_killed_at_random_moments_loses_nothing_and_repeats_only_what_w
     received = webhook.keys()
     assert set(received) == set(outbox)  # never lost, nothing unknown
     # every arrival of each key, and the last message each killed pass got to the server
+    # (passes ran one after another: what arrived before the next began was its own)
     arrivals: dict[str, list[int]] = {}
     for n, (_, body) in enumerate(webhook.received):
         for key in body["key"].split("+"):
             arrivals.setdefault(key, []).append(n)
     last_of_killed = set()
-    for started, stopped in killed:
-        during = [n for n, (t, _) in enumerate(webhook.received) if started <= t <= stopped]
-        if during:
-            last_of_killed.add(during[-1])
+    killed = 0
+    for (started, was_killed), (following, _) in zip(passes, passes[1:], strict=False):
+        killed += was_killed
+        own = [n for n, (t, _) in enumerate(webhook.received) if started <= t < following]
+        if was_killed and own:
+            last_of_killed.add(own[-1])
     repeated = {key: seen for key, seen in arrivals.items() if len(seen) > 1}
     for key, seen in repeated.items():
         assert all(n in last_of_killed for n in seen[:-1]), (key, seen)
     duplicates = sum(len(seen) - 1 for seen in repeated.values())
     messages = {n for seen in repeated.values() for n in seen[:-1]}  # repeated messages
     print(
-        f"\n{len(killed)} escalate kills ({in_flight} during a send): integrity ok, "
+        f"\n{killed} escalate kills ({in_flight} during a send): integrity ok, "
         f"{len(outbox)} deliveries all sent, {duplicates} of them twice, in {len(messages)} "
         f"messages, each the last a killed pass sent; {len(webhook.received)} requests"
     )
