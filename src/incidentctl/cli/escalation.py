@@ -110,7 +110,7 @@ def watch(
     from incidentctl.cli import report_error
     from incidentctl.errors import DatabaseUnavailable, ExitStatus, InvalidInput
     from incidentctl.output import terminal
-    from incidentctl.services.escalation import Interrupted
+    from incidentctl.services.escalation import Interrupted, new_owner
     from incidentctl.times import parse_duration, utc_now
 
     try:
@@ -121,6 +121,9 @@ def watch(
     rt.policy  # noqa: B018
     rt.db  # noqa: B018 - open (and migrate) the store once, before the loop
 
+    # One lease owner for every pass: a pass the database failed under leaves its claims
+    # behind, and the next pass takes them up (passes of one watch never overlap).
+    owner = new_owner()
     stop = threading.Event()
     state: dict[str, Any] = {"sending": False, "signal": None}
 
@@ -161,6 +164,7 @@ def watch(
                     on_attempt=show,
                     stopping=stop.is_set,
                     sending=sending,
+                    owner=owner,
                 )
             except DatabaseUnavailable as exc:
                 if once:

@@ -431,11 +431,14 @@ def add_deliveries(session: Session, *, rows: list[dict[str, Any]]) -> None:
         session.execute(engine.insert_ignoring_duplicates(session, DELIVERIES), rows)
 
 
-def _attempt_due(now: datetime) -> Select[Any]:
+def _attempt_due(now: datetime, owner: str | None = None) -> Select[Any]:
+    free = or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) <= now)
+    if owner is not None:
+        free = or_(free, col(Delivery.lease_owner) == owner)
     return (
         select(Delivery)
         .where(col(Delivery.next_attempt_at) <= now)
-        .where(or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) <= now))
+        .where(free)
         .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
     )
 
@@ -452,9 +455,11 @@ def lease_deliveries_due(
 
     On PostgreSQL rows another transaction is claiming are skipped (``FOR UPDATE SKIP
     LOCKED``); on SQLite the write transaction itself holds the database's write lock.
-    A lease that has run out (its process died) can be taken again.
+    A lease that has run out (its process died) can be taken again, and so can one that
+    ``owner`` still holds from an earlier pass that could not give it back (the
+    database went away in the middle: ``watch`` keeps one owner from pass to pass).
     """
-    stmt = engine.skip_locked(session, _attempt_due(now).limit(limit))
+    stmt = engine.skip_locked(session, _attempt_due(now, owner).limit(limit))
     leased = list(session.execute(stmt).scalars())
     for row in leased:
         row.lease_owner, row.lease_until = owner, until
