@@ -1,9 +1,8 @@
 """Transports: send one message, say whether it was sent, should be retried, or failed.
 
-Every transport has a timeout, for the whole send (``_Deadline``), and reports instead of
-raising: ``Result.sent``,
-``Result.retry(why)`` (transient: the outbox tries again later) or
-``Result.failed(why)`` (permanent: recorded and reported, never retried).
+Every transport has a timeout, for the whole send (``_Deadline``), and reports instead
+of raising: ``Result.sent``, ``Result.retry(why)`` (transient: the outbox tries again
+later) or ``Result.failed(why)`` (permanent: recorded and reported, never retried).
 """
 
 from __future__ import annotations
