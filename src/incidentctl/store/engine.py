@@ -77,7 +77,7 @@ def _create_private_file(path: Path, environ: Mapping[str, str]) -> None:
                     "check the path (--db, INCIDENTCTL_DB, --to), or create the directory"
                 )
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if path.exists():  # (on a read-only disk, SQLite says what it can do with it)
+        if path.is_file():  # (on a read-only disk, SQLite says what it can do with it)
             return
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     except OSError as exc:  # a name too long, a directory in the way, no permission
