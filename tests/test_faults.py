@@ -1,6 +1,10 @@
 """Real faults, through the installed command: a full disk, a read-only database, SIGKILL
-at random moments, PostgreSQL restarted under ``watch``, a webhook that hangs and an SMTP
-server that drops the connection in the middle of DATA.
+at random moments, PostgreSQL restarted under ``watch``, a webhook that hangs, an SMTP
+server that drops the connection in the middle of DATA, servers that trickle a byte at a
+time, and a reader that closes the pipe (``incidentctl list | head``).
+
+Reproduce (as root, for the mounts): ``pytest tests/test_faults.py -n0 --no-cov -s``;
+each slow test prints its figures.
 
 The disk faults need a file system of their own: a small tmpfs, mounted for the test
 (root, as CI runs; skipped with the reason otherwise). PostgreSQL is restarted in a
