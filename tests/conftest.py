@@ -33,6 +33,13 @@ Where several tests of a module start from the same data set, ``seeds.copy(...)`
 it once per module (through the CLI, in an isolated environment like every test's) and
 gives each test a copy: the SQLite file, checkpointed, or ``CREATE DATABASE ... TEMPLATE``.
 
+Hypothesis budgets
+------------------
+Two profiles: ``ci`` (the default: 100 examples a property, no deadline, since a shared
+machine's timing is no property of ours) and ``fuzz`` (10,000 examples: the large budget
+of tests/test_fuzz.py), chosen with ``HYPOTHESIS_PROFILE=fuzz``. A test's own ``@settings``
+still wins.
+
 Parallel runs
 -------------
 The suite runs under pytest-xdist (``-n auto`` in pyproject.toml). Each worker has its own
@@ -54,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 PG_ADMIN_URL = os.environ.get(
@@ -62,6 +70,16 @@ PG_ADMIN_URL = os.environ.get(
 
 
 ENGINES = ("sqlite", "postgresql")
+
+settings.register_profile("ci", max_examples=100, deadline=None, print_blob=True)
+settings.register_profile(
+    "fuzz",
+    max_examples=10_000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Secrets every test runs with (issue 15): in the environment of every command, under
 # the names the tests' policies use, and never in anything a command prints. Every

@@ -12,6 +12,7 @@ shipped in this package. A user file replaces the default entirely (no merging).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -1306,7 +1307,7 @@ def _literal_secrets(node: Any, path: tuple[str, ...]) -> list[str]:
         if isinstance(value, dict):
             problems.extend(_literal_secrets(value, here))
             continue
-        dotted = ".".join(here)
+        dotted = ".".join(map(_key, here))
         parent = path[-1] if path else ""
         if parent == "headers_env" or key.endswith("_env"):
             continue
@@ -1346,8 +1347,13 @@ _SHOW_INPUT = {
 }
 
 
+def _key(part: str) -> str:
+    """A key as a message shows it: quoted where it holds a line break or a control."""
+    return part if part.isprintable() else json.dumps(part)
+
+
 def _error_line(err: Mapping[str, Any]) -> str:
-    loc = [str(part) for part in err["loc"] if part != "[key]"]
+    loc = [_key(str(part)) for part in err["loc"] if part != "[key]"]
     # Discriminated unions add the tag to the location: transports.email.smtp.host.
     if len(loc) >= 3 and loc[0] == "transports" and loc[2] in _TRANSPORT_TAGS:
         del loc[2]
@@ -1446,6 +1452,9 @@ def policy_as_dict(policy: Policy) -> dict[str, Any]:
     """
     data = policy.model_dump(mode="python", by_alias=True)
     data["levels"] = {str(k): v for k, v in sorted(data["levels"].items())}
+    for rule in data["notifications"].values():
+        if rule and rule.get("at"):  # warnings' shares of the target, as written: "75%"
+            rule["at"] = [_percentage(share) for share in rule["at"]]
     for transport in data["transports"].values():
         headers = transport.get("headers")
         if headers:
@@ -1455,6 +1464,18 @@ def policy_as_dict(policy: Policy) -> dict[str, Any]:
             }
     plain: dict[str, Any] = _plain(data)
     return plain
+
+
+def _percentage(share: float) -> str:
+    """``0.75`` as ``"75%"``: the shortest percentage that reads back as ``share``."""
+    for decimals in range(400):
+        written = f"{share * 100:.{decimals}f}%"
+        try:
+            if _fraction(written) == share:
+                return written
+        except ValueError:  # rounded to 0% or 100%: more decimals
+            continue
+    raise AssertionError(f"no percentage reads back as {share!r}")  # (a share in (0, 1) has one)
 
 
 def _plain(value: Any) -> Any:

@@ -47,6 +47,7 @@ __all__ = [
 
 NOW_VARIABLE = "INCIDENTCTL_NOW"
 
+LONGEST = timedelta(days=36_500)  # the longest duration read: 100 years
 _DURATION_HINT = "use forms like 30m, 2h, 7d, 1h30m"
 _DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
@@ -84,7 +85,8 @@ _ACCEPTED = (
 def parse_duration(text: str) -> timedelta:
     """Parse ``30m``, ``2h``, ``7d``, ``1h30m``, ``45s``, ``1d12h``: units d, h, m, s.
 
-    Each unit at most once, in that order, whole numbers, total greater than zero.
+    Each unit at most once, in that order, whole numbers, total greater than zero and at
+    most ``LONGEST`` (a target, an interval or "ago" past it leaves the calendar).
     Raises ``ValueError`` with a message meant for the user.
     """
     if not isinstance(text, str):
@@ -100,6 +102,8 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"invalid duration '{text}': too large") from None
     if result <= timedelta(0):
         raise ValueError(f"invalid duration '{text}': must be greater than zero")
+    if result > LONGEST:
+        raise ValueError(f"invalid duration '{text}': too large (at most 36500d, 100 years)")
     return result
 
 
@@ -191,7 +195,7 @@ def utc_now(environ: Mapping[str, str] = os.environ) -> datetime:
         )
     try:
         return _from_iso_match(match).astimezone(UTC)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise InvalidInput(f"{NOW_VARIABLE}={value!r} is not a valid time: {exc}") from None
     except OverflowError:  # year 1 east of UTC, 9999 west of it
         raise InvalidInput(f"{NOW_VARIABLE}={value!r} is out of the range of dates") from None
@@ -258,6 +262,15 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetim
     the zone for times written without an offset (default: ``local_zone()``).
     Raises ``InvalidInput`` with a sentence the user can act on.
     """
+    try:
+        return _parse_time(text, now=now, tz=tz)
+    except OverflowError:  # (year 1 with a positive offset, year 9999 with a negative one)
+        raise InvalidInput(
+            f"'{text}' is out of the range of times (the years 1 to 9999 in UTC)"
+        ) from None
+
+
+def _parse_time(text: str, *, now: datetime, tz: tzinfo | None) -> datetime:
     raw = text
     text = text.strip()
     if not text:

@@ -317,6 +317,9 @@ def next_notice_at(
 def retry_delay(retry: Any, attempts: int) -> timedelta:
     """Wait before attempt ``attempts + 1`` of a delivery (``retry``: the policy's
     ``[retry]``): ``first``, times ``factor`` each time, capped at ``max_delay``."""
-    delay: timedelta = retry.first * (retry.factor ** max(0, attempts - 1))
     cap: timedelta = retry.max_delay
+    try:
+        delay: timedelta = retry.first * (retry.factor ** max(0, attempts - 1))
+    except OverflowError:  # (a factor of 1e300, or inf: past any timedelta, so the cap)
+        return cap
     return min(delay, cap)

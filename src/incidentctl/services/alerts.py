@@ -99,7 +99,7 @@ def _am_alert(
     details = [annotations.get("description", ""), _label_lines(labels)]
     url = alert.get("generatorURL")
     if isinstance(url, str) and url:
-        details.append(f"Source: {url}")
+        details.append(f"Source: {stored_text(url, f'{where}.generatorURL')}")
     starts = _time(alert.get("startsAt"), f"{where}.startsAt", now)
     ends = _time(alert.get("endsAt"), f"{where}.endsAt", now)
     return Arrival(
@@ -202,7 +202,8 @@ def _shown(value: Any) -> str:
 
 
 def _text(value: Any, where: str, *, required: bool = False) -> str:
-    if not isinstance(value, str) or (required and not value.strip()):
+    # (required: something to show once on one line, not only spaces and controls)
+    if not isinstance(value, str) or (required and not title_of(value)):
         raise InvalidInput(f"{where}: expected a non-empty string")
     return stored_text(value, where)
 

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -128,6 +129,13 @@ def _id(value: Any) -> Any:
     return value
 
 
+def _storable(value: Any) -> Any:
+    """Text as it is stored; a NUL cannot be (PostgreSQL refuses it in text)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("a NUL character (\\x00) cannot be stored")
+    return value
+
+
 def _required_text(value: Any) -> Any:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("required, a non-empty string")
@@ -140,20 +148,13 @@ def _actor(value: Any) -> Any:
     return _storable(value)
 
 
-def _storable(value: Any) -> Any:
-    """Text a text column can hold: PostgreSQL's cannot hold a NUL (SQLite's could)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("a NUL character (\\x00) cannot be stored")
-    return value
-
-
 Time = Annotated[datetime | None, BeforeValidator(_time)]
 RequiredTime = Annotated[datetime, BeforeValidator(_required_time), Field(validate_default=True)]
 # (validated when missing too: the sentence says what a level is)
 Level = Annotated[int, BeforeValidator(_level), Field(validate_default=True)]
 Id = Annotated[int | None, BeforeValidator(_id)]
 RequiredText = Annotated[str, BeforeValidator(_required_text)]
-OptionalText = Annotated[str | None, BeforeValidator(_storable)]
+OptionalText = Annotated[str | None, AfterValidator(_storable)]
 Word = Strict(False)  # an enum's word, from the JSON string
 
 
@@ -293,9 +294,7 @@ def refusal(error: ValidationError) -> str:
     errors = error.errors(include_url=False)
     first = min(errors, key=lambda e: e["type"] != "extra_forbidden" or len(e["loc"]) != 1)
     loc = [str(part) for part in first["loc"]]
-    where = loc[0] if loc else ""
-    for part in loc[1:]:
-        where += f"[{part}]" if part.isdigit() else f".{part}"
+    where = _dotted(loc)
     kind = first["type"]
     message = str(first["msg"]).removeprefix("Value error, ")
     nested = re.fullmatch(r"(?s)([a-z_]+(?:\.[a-z_]+)*): (.*)", message)
@@ -308,7 +307,7 @@ def refusal(error: ValidationError) -> str:
             return "expected a JSON object (one incident per line)"
         return f"{where}: expected an object"
     if kind == "extra_forbidden":
-        parent = where.rsplit(".", 1)[0] if "." in where else ""
+        parent = _dotted(loc[:-1])  # (the field's own name may hold a dot)
         return f"{parent}: unknown field {field!r}" if parent else f"unknown field {field!r}"
     if kind == "missing":
         message = "required, a non-empty string" if field in _REQUIRED_TEXT else "required"
@@ -325,6 +324,14 @@ def refusal(error: ValidationError) -> str:
         words = choices.replace("'", "").replace(" or ", ", ")
         message = f"{given!r} is not one of {words}"
     return f"{where}: {message}" if where else message
+
+
+def _dotted(loc: list[str]) -> str:
+    """``["events", "0", "data"]`` as ``events[0].data``."""
+    where = loc[0] if loc else ""
+    for part in loc[1:]:
+        where += f"[{part}]" if part.isdigit() else f".{part}"
+    return where
 
 
 # --------------------------------------------------------------------------- the reader

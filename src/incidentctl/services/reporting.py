@@ -166,8 +166,11 @@ def report_zone(name: str | None, environ: Mapping[str, str] | None = None) -> t
 def month_period(year: int, month: int, zone: tzinfo, tz_name: str) -> Period:
     """Local midnight on the 1st to local midnight on the 1st of the next month."""
     after = (year + 1, 1) if month == 12 else (year, month + 1)
-    since = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
-    until = datetime(*after, 1, tzinfo=zone).astimezone(UTC)
+    try:
+        since = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
+        until = datetime(*after, 1, tzinfo=zone).astimezone(UTC)
+    except (OverflowError, ValueError):  # (year 0, year 10000)
+        raise InvalidInput(f"{year:04d}-{month:02d} is out of the range of dates") from None
     return Period(since, until, zone, tz_name, f"{year:04d}-{month:02d}")
 
 
@@ -271,7 +274,13 @@ def delivery_counts(
 
 def load_report(rt: Any, period: Period) -> dict[str, Any]:
     """The whole report document for ``period``, with the previous period beside it."""
-    previous_period = period.previous()
+    try:
+        previous_period = period.previous()
+    except (InvalidInput, OverflowError):
+        raise InvalidInput(
+            "the period before this one, which the report compares it with, is out of the "
+            "range of dates (the years 1 to 9999)"
+        ) from None
     with rt.db.read() as session:
         within = rt.policy.notifications.initial.within
         current = load_period(session, period, within)
