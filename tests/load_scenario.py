@@ -14,12 +14,14 @@ Each writer does rounds of ten writes, four ``incidentctl`` processes and six PO
     each round: POST alert a firing (opens A), b firing (opens B), a firing again (a repeat:
                 a note on A), a resolved (recovers A), b again, b resolved
 
-(four processes, not five, because each costs about 0.75 s of CPU to start: Python and
-SQLAlchemy's imports; on two cores 8 x 50 writes fit in about a minute and a half.)
-X is reported 40 minutes before "now" at level 2 (its 30-minute response clock is
-breached: an overdue notice besides the initial one), A is level 1 and B level 2, so
-notices fall due all the time the writes go on. Every process sees the same "now"
-(``INCIDENTCTL_NOW``); the policy sends every channel to a loopback webhook server.
+X is reported 40 minutes before "now" at level 2, A is level 1 and B level 2, so notices
+fall due all the time the writes go on: initial, handover, rectification. Every process
+sees the same "now" (``INCIDENTCTL_NOW``); the policy sends every channel to a loopback
+webhook server.
+
+Four processes a round, not more, because each costs about 0.75 s of CPU, nearly all of
+it start-up (Python, SQLAlchemy and pydantic imported): 8 x 50 writes take about 170 s of
+CPU in all, with escalate, watch and serve, which is 85-90 s on two idle cores.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ class Written:
     """What the writers did: each incident's events, in order, as (kind, actor)."""
 
     events: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
-    shared: int = 0
+    shared: int = 0  # the incident every writer notes on
     shared_notes: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # a writer that could not go on
 
@@ -218,6 +220,8 @@ class Run:
             f"{_sent(self.drain.stdout)} after the writes; received "
             f"{len(self.received)}; retried {retried}"
         )
+        notices = Counter(d["notice"] for d in deliveries)
+        lines.append("  by notice: " + ", ".join(f"{n} {c}" for n, c in sorted(notices.items())))
         lines.append(
             f"  CPU {self.cpu:.0f} s in all processes ({self.cpu / len(self.calls):.2f} s a "
             f"write); load average {self.load_average[0]:.1f} as the writes began, "
@@ -361,12 +365,14 @@ def load(
     with http_running() as webhook:
         scene = Scene(db, directory, webhook)
         scene.config.write_text(policy_text(webhook))
-        first = scene.run("lead", "open", "Shared", "--level", "2", "--service", "payments")
+        first = scene.run(
+            "lead", "open", "Shared", "--level", "2", "--service", "payments", "--json"
+        )
         if first.status != 0:  # (this also makes the schema before anything runs at once)
             raise RuntimeError(f"the first open failed: {first.stderr}")
-        written.shared = 1
+        written.shared = int(first.document()["id"])
+        written.events[written.shared] = [("opened", "lead")]
         cpu = _children_cpu()
-        written.events[1] = [("opened", "lead")]
         with watched(scene, pause=pause) as stopped:
             threads = [
                 threading.Thread(target=writer, args=(scene, n, writes // ROUND, written))
