@@ -14,14 +14,15 @@ Each writer does rounds of ten writes, four ``incidentctl`` processes and six PO
     each round: POST alert a firing (opens A), b firing (opens B), a firing again (a repeat:
                 a note on A), a resolved (recovers A), b again, b resolved
 
-X is reported 40 minutes before "now" at level 2, A is level 1 and B level 2, so notices
-fall due all the time the writes go on: initial, handover, rectification. Every process
-sees the same "now" (``INCIDENTCTL_NOW``); the policy sends every channel to a loopback
-webhook server.
+X is reported 40 minutes before "now" at level 2 (its 30-minute response clock is
+breached: an overdue notice, unless X is handled before a pass sees it), A is level 1
+and B level 2, so notices fall due all the time the writes go on: initial, overdue,
+handover, rectification. Every process sees the same "now" (``INCIDENTCTL_NOW``); the
+policy sends every channel to a loopback webhook server.
 
 Four processes a round, not more, because each costs about 0.75 s of CPU, nearly all of
-it start-up (Python, SQLAlchemy and pydantic imported): 8 x 50 writes take about 170 s of
-CPU in all, with escalate, watch and serve, which is 85-90 s on two idle cores.
+it start-up (Python, SQLAlchemy and pydantic imported): 8 x 50 writes take 145-175 s of
+CPU in all, with escalate, watch and serve, which is 75-90 s on two idle cores.
 """
 
 from __future__ import annotations
