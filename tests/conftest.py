@@ -233,6 +233,18 @@ def db_url(request, db_engine, tmp_path) -> str:
     return url
 
 
+@pytest.fixture
+def own_db(request, db_engine, tmp_path) -> Iterator[str]:
+    """A database of this test's own, for servers and processes that keep connections
+    open: a new SQLite file, or a new PostgreSQL database, dropped with them after."""
+    if db_engine == "sqlite":
+        yield str(tmp_path / "incidents.db")
+        return
+    url = create_pg(request.getfixturevalue("pg_database"), "own")
+    yield url
+    _admin(f'DROP DATABASE IF EXISTS "{_pg_name(url)}" WITH (FORCE)')
+
+
 @dataclass
 class Outcome:
     exit_code: int
@@ -367,12 +379,9 @@ class Seeds:
         return location
 
     def _create_pg(self, suffix: str, template: str | None = None) -> str:
-        session = self.request.getfixturevalue("pg_database")
-        name = f"{_pg_name(session)}_{uuid.uuid4().hex[:6]}_{suffix}"
-        source = f' TEMPLATE "{_pg_name(template)}"' if template else ""
-        _admin(f'CREATE DATABASE "{name}"{source}')
-        self.databases.append(name)
-        return f"{session.rsplit('/', 1)[0]}/{name}"
+        url = create_pg(self.request.getfixturevalue("pg_database"), suffix, template)
+        self.databases.append(_pg_name(url))
+        return url
 
     def drop(self) -> None:
         """Drop the PostgreSQL copies side by side: each DROP waits for a checkpoint."""
@@ -382,6 +391,14 @@ class Seeds:
             thread.start()
         for thread in threads:
             thread.join()
+
+
+def create_pg(session: str, suffix: str, template: str | None = None) -> str:
+    """A new PostgreSQL database beside the session's (a copy of ``template``): its URL."""
+    name = f"{_pg_name(session)}_{uuid.uuid4().hex[:6]}_{suffix}"
+    source = f' TEMPLATE "{_pg_name(template)}"' if template else ""
+    _admin(f'CREATE DATABASE "{name}"{source}')
+    return f"{session.rsplit('/', 1)[0]}/{name}"
 
 
 def _pg_name(url: str) -> str:

@@ -26,6 +26,7 @@ class Served:
     process: subprocess.Popen[bytes]
     port: int
     env: dict[str, str]
+    stderr: str = ""  # what serve wrote there, once it has stopped
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -54,7 +55,8 @@ class Served:
 
 @contextmanager
 def serving(db: str, cwd: Path, env: Mapping[str, str] | None = None) -> Iterator[Served]:
-    """The server, until it answers /healthz (at most 20 s); stopped with SIGTERM after."""
+    """The server, until it answers /healthz (at most 20 s); stopped with SIGTERM after
+    (then ``stderr`` holds what it wrote there)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -86,14 +88,13 @@ def serving(db: str, cwd: Path, env: Mapping[str, str] | None = None) -> Iterato
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        try:
+            out, err = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
         from conftest import assert_no_secret
 
-        for stream in (process.stdout, process.stderr):
-            if stream:
-                assert_no_secret(stream.read(), what="serve's log")
-                stream.close()
+        for stream in (out, err):
+            assert_no_secret(stream, what="serve's log")
+        served.stderr = err.decode(errors="replace")
