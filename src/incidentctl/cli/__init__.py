@@ -307,7 +307,9 @@ class IncidentctlGroup(TyperGroup):
         except Exception as error:  # the last resort: one line, traceback on request
             if os.environ.get("INCIDENTCTL_DEBUG") == "1":
                 raise
-            report_error("internal", f"unexpected {type(error).__name__}: {error}", as_json=as_json)
+            # One line: a database error's text goes on with its SQL and every value.
+            said = (str(error).strip().splitlines() or [""])[0]
+            report_error("internal", f"unexpected {type(error).__name__}: {said}", as_json=as_json)
             return ExitStatus.INTERNAL
 
 

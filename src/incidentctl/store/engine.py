@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from incidentctl.errors import ConfigError, Conflict, DatabaseUnavailable
 
-DEFAULT_BUSY_TIMEOUT_MS = 5000
+DEFAULT_BUSY_TIMEOUT_MS = 15000  # SQLite: how long a writer queues for the write lock
+DEFAULT_CONNECT_TIMEOUT_MS = 5000  # PostgreSQL: how long an unreachable server is tried
 PAGE_SIZE = 16384  # bytes; SQLite's default is 4096
 
 
@@ -100,7 +101,8 @@ def _on_read_only_disk(path: Path) -> bool:
 
 
 def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
-    busy_ms = int(environ.get("INCIDENTCTL_BUSY_TIMEOUT_MS", DEFAULT_BUSY_TIMEOUT_MS))
+    setting = environ.get("INCIDENTCTL_BUSY_TIMEOUT_MS")
+    busy_ms = int(setting or DEFAULT_BUSY_TIMEOUT_MS)
     if is_sqlite(url):
         path = make_url(url).database  # also sqlite+pysqlite:///…, ?options
         location: str | URL = url
@@ -144,7 +146,9 @@ def make_engine(url: str, environ: Mapping[str, str] = os.environ) -> Engine:
             ) from None
         return create_engine(
             url,
-            connect_args={"connect_timeout": max(1, busy_ms // 1000)},
+            connect_args={
+                "connect_timeout": max(1, int(setting or DEFAULT_CONNECT_TIMEOUT_MS) // 1000)
+            },
             pool_pre_ping=False,
         )
     raise ConfigError(
