@@ -71,6 +71,7 @@ __all__ = [
     "EmailIntakeRule",
     "Intake",
     "Storm",
+    "Team",
     "Level",
     "LoadedPolicy",
     "NoticeRule",
@@ -90,6 +91,7 @@ __all__ = [
     "policy_as_dict",
     "policy_file",
     "recipient_problems",
+    "secret_variables",
     "seed_text",
     "user_policy_file",
     "write_seed",
@@ -404,6 +406,15 @@ Transport = Annotated[
     Field(discriminator="type"),
 ]
 _TRANSPORT_TAGS = ("smtp", "webhook", "command", "print")
+
+
+def secret_variables(transport: Transport) -> list[str]:
+    """The environment variables ``transport`` takes its secrets from."""
+    if isinstance(transport, SmtpTransport):
+        return [transport.password_env] if transport.password_env else []
+    if isinstance(transport, WebhookTransport):
+        return list(transport.headers_env.values())
+    return []
 
 
 class Team(_Model):
@@ -992,13 +1003,7 @@ class Policy(_Model):
 
     def secret_variables(self) -> set[str]:
         """The environment variables the transports take their secrets from."""
-        names: set[str] = set()
-        for transport in self.transports.values():
-            if isinstance(transport, SmtpTransport) and transport.password_env:
-                names.add(transport.password_env)
-            if isinstance(transport, WebhookTransport):
-                names.update(transport.headers_env.values())
-        return names
+        return {name for t in self.transports.values() for name in secret_variables(t)}
 
     def people(self) -> dict[str, list[str]]:
         """Every name the policy knows (roles, service owners, contacts), with the parts

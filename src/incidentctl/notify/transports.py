@@ -31,6 +31,7 @@ from incidentctl.config import (
     SmtpTransport,
     Transport,
     WebhookTransport,
+    secret_variables,
 )
 from incidentctl.domain import DeliveryStatus
 from incidentctl.text import literal
@@ -98,13 +99,8 @@ def _without_secrets(result: Result, transport: Transport, environ: Mapping[str,
     what it was sent, and the error is stored, shown and put in ``--json``."""
     if result.error is None:
         return result
-    names: list[str] = []
-    if isinstance(transport, SmtpTransport) and transport.password_env:
-        names.append(transport.password_env)
-    if isinstance(transport, WebhookTransport):
-        names.extend(transport.headers_env.values())
     error = result.error
-    for value in filter(None, (environ.get(name) for name in names)):
+    for value in filter(None, (environ.get(name) for name in secret_variables(transport))):
         error = error.replace(value, "***")
     return Result(result.outcome, error)
 
