@@ -293,13 +293,11 @@ def _parse_time(text: str, *, now: datetime, tz: tzinfo | None) -> datetime:
     if iso is not None:
         try:
             parsed = _from_iso_match(iso)
-            if parsed.tzinfo is not None:
-                return parsed.astimezone(UTC)
-            return _localize(parsed, tz if tz is not None else local_zone(), raw)
         except ValueError as exc:
             raise InvalidInput(f"invalid time '{raw}': {exc}") from None
-        except OverflowError:  # year 1 east of UTC, 9999 west of it
-            raise InvalidInput(f"invalid time '{raw}': out of the range of dates") from None
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        return _localize(parsed, tz if tz is not None else local_zone(), raw)
 
     clock = _CLOCK_RE.fullmatch(text)
     if clock is not None:
