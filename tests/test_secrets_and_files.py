@@ -29,11 +29,13 @@ from test_notify_transports import free_port, http_running
 
 
 class RefusingSmtp:
-    """aiosmtpd on loopback that asks for a login and refuses it, keeping what it got."""
+    """aiosmtpd on loopback that asks for a login and refuses it, keeping what it got;
+    ``echo``: the refusal repeats the password, as a careless server might."""
 
-    def __init__(self) -> None:
+    def __init__(self, echo: bool = False) -> None:
         from aiosmtpd.controller import Controller
 
+        self.echo = echo
         self.passwords: list[bytes] = []
         self.port = free_port()
         self.controller = Controller(
@@ -49,12 +51,15 @@ class RefusingSmtp:
         from aiosmtpd.smtp import AuthResult
 
         self.passwords.append(auth_data.password)
+        if self.echo:
+            said = f"535 bad password {auth_data.password.decode()}"
+            return AuthResult(success=False, handled=False, message=said)
         return AuthResult(success=False, handled=False)
 
 
 @contextmanager
-def refusing_smtp() -> Iterator[RefusingSmtp]:
-    server = RefusingSmtp()
+def refusing_smtp(echo: bool = False) -> Iterator[RefusingSmtp]:
+    server = RefusingSmtp(echo)
     server.controller.start()
     try:
         yield server
@@ -121,35 +126,16 @@ def test_a_password_in_a_database_url_is_never_shown(cli):
 def test_a_secret_echoed_by_the_server_is_blanked_in_the_error(tmp_path):
     """An SMTP server that repeats the password in its refusal: the error is stored and
     shown, so the transport blanks what it sent."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult
-
     from incidentctl.config import SmtpTransport
     from incidentctl.notify.transports import send
     from test_notify_transports import MESSAGE
 
-    class Echoing:
-        def authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
-            password = auth_data.password.decode()
-            return AuthResult(success=False, handled=False, message=f"535 bad password {password}")
-
-    port = free_port()
-    handler = Echoing()
-    controller = Controller(
-        handler,
-        hostname="127.0.0.1",
-        port=port,
-        auth_required=True,
-        auth_require_tls=False,
-        authenticator=handler.authenticate,
-    )
-    controller.start()
-    try:
+    with refusing_smtp(echo=True) as smtp:
         transport = SmtpTransport.model_validate(
             {
                 "type": "smtp",
                 "host": "127.0.0.1",
-                "port": port,
+                "port": smtp.port,
                 "from": "a@example.com",
                 "username": "bot",
                 "password_env": "SMTP_PW",
@@ -157,8 +143,7 @@ def test_a_secret_echoed_by_the_server_is_blanked_in_the_error(tmp_path):
             }
         )
         result = send(transport, MESSAGE, environ={"SMTP_PW": "hunter2-echoed"})
-    finally:
-        controller.stop()
+    assert set(smtp.passwords) == {b"hunter2-echoed"}  # (each mechanism smtplib tries)
     assert result.outcome == "retry"
     assert "bad password ***" in (result.error or "") and "hunter2" not in (result.error or "")
 
